@@ -19,6 +19,18 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'virtio-core', root: 'packages/virtio-core', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: { name: 'vhost-core', root: 'packages/vhost-core', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: { name: 'transport-loopback', root: 'packages/transport-loopback', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
         test: { name: 'examples', root: 'examples', include: ['*/test/**/*.test.ts'] },
       },
     ],
