@@ -23,6 +23,7 @@ export const DRIVER_BASE = 0x4000_0000;
 /** The (different) address at which the device's local mapping sits. */
 export const DEVICE_BASE = 0x2_0000_0000;
 
+/** Parameters of one ring demo run. */
 export interface DemoParams {
   /** Buffers to move. */
   count: number;

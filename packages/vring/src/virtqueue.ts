@@ -117,6 +117,8 @@ export class Virtqueue<T = unknown> {
   private availShadow = 0;
   private numAdded = 0;
   private lastUsed = 0;
+  /** used.idx as last read; buffers in [lastUsed, usedShadow) are known used. */
+  private usedShadow = 0;
   private availFlagsShadow = 0;
   /** avail.idx before the last publish, for the EVENT_IDX test in kickPrepare. */
   private lastPublishedOld = 0;
@@ -356,7 +358,7 @@ export class Virtqueue<T = unknown> {
 
   /** True when the device has returned buffers getBuf has not collected. */
   moreUsed(): boolean {
-    return this.lastUsed !== this.ring.usedIdx();
+    return this.usedShadow !== this.lastUsed || this.lastUsed !== this.ring.usedIdx();
   }
 
   /**
@@ -365,10 +367,15 @@ export class Virtqueue<T = unknown> {
    */
   getBuf(): T | undefined {
     if (this.brokenBy !== undefined) throw new VringError('BROKEN', `${this.name} is broken`, { cause: this.brokenBy });
-    const usedIdx = this.ring.usedIdx();
-    if (usedIdx === this.lastUsed) return undefined;
-    if (((usedIdx - this.lastUsed) & 0xffff) > this.inFlight) {
-      this.fail(new VringError('USED_IDX_JUMP', `${this.name}: used.idx moved by ${(usedIdx - this.lastUsed) & 0xffff} with ${this.inFlight} buffers in flight`));
+    if (this.usedShadow === this.lastUsed) {
+      // Re-read used.idx only when the cached value is used up (one acquire load per
+      // batch rather than per buffer; the device keeps writing that cache line).
+      const usedIdx = this.ring.usedIdx();
+      if (usedIdx === this.lastUsed) return undefined;
+      if (((usedIdx - this.lastUsed) & 0xffff) > this.inFlight) {
+        this.fail(new VringError('USED_IDX_JUMP', `${this.name}: used.idx moved by ${(usedIdx - this.lastUsed) & 0xffff} with ${this.inFlight} buffers in flight`));
+      }
+      this.usedShadow = usedIdx;
     }
     const slot = this.lastUsed & this.mask;
     const id = this.ring.usedId(slot);
@@ -503,6 +510,7 @@ export class Virtqueue<T = unknown> {
     this.availShadow = 0;
     this.numAdded = 0;
     this.lastUsed = 0;
+    this.usedShadow = 0;
     this.availFlagsShadow = 0;
     this.pendingKickCheck = false;
     this.brokenBy = undefined;

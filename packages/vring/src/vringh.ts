@@ -136,6 +136,8 @@ export class Vringh {
   private readonly ring: RingAccess;
   private readonly mask: number;
   private lastAvail: number;
+  /** avail.idx as last read; chains in [lastAvail, availShadow) are known published. */
+  private availShadow: number;
   private lastUsed: number;
   private completedSinceNotify = 0;
   private pendingUsed = 0;
@@ -150,6 +152,7 @@ export class Vringh {
     this.indirect = options.indirect ?? false;
     this.ring = new RingAccess(options.memory, layout);
     this.lastAvail = (options.lastAvailIdx ?? 0) & 0xffff;
+    this.availShadow = this.lastAvail;
     this.lastUsed = (options.lastUsedIdx ?? this.lastAvail) & 0xffff;
   }
 
@@ -165,7 +168,21 @@ export class Vringh {
 
   /** True when the driver has published chains the device has not taken. */
   hasAvail(): boolean {
-    return this.ring.availIdx() !== this.lastAvail;
+    return this.availShadow !== this.lastAvail || this.ring.availIdx() !== this.lastAvail;
+  }
+
+  /**
+   * Re-reads avail.idx (an acquire load: the entries it publishes are visible after it).
+   * Between refreshes getDesc works from the cached value, so the index's cache line,
+   * which the driver keeps writing, is read once per batch instead of once per chain.
+   */
+  private refreshAvail(): boolean {
+    const availIdx = this.ring.availIdx();
+    if (availIdx === this.lastAvail) return false;
+    const pending = (availIdx - this.lastAvail) & 0xffff;
+    if (pending > this.num) throw this.err('AVAIL_IDX_JUMP', `avail.idx moved by ${pending} on a queue of ${this.num}`);
+    this.availShadow = availIdx;
+    return true;
   }
 
   /** Number of chains published and not yet taken (checked against the queue size). */
@@ -187,10 +204,7 @@ export class Vringh {
    * chain and leaves it in the ring.
    */
   getDesc(riov: VringIov, wiov: VringIov): number {
-    const availIdx = this.ring.availIdx();
-    if (availIdx === this.lastAvail) return -1;
-    const pending = (availIdx - this.lastAvail) & 0xffff;
-    if (pending > this.num) throw this.err('AVAIL_IDX_JUMP', `avail.idx moved by ${pending} on a queue of ${this.num}`);
+    if (this.availShadow === this.lastAvail && !this.refreshAvail()) return -1;
     const head = this.ring.availRing(this.lastAvail & this.mask);
     if (head >= this.num) throw this.err('HEAD_OUT_OF_RANGE', `avail ring gives head ${head} on a queue of ${this.num}`);
     riov.reset();
@@ -268,6 +282,7 @@ export class Vringh {
 
   /** Gives back the last `n` chains taken, so getDesc returns them again (Linux `vringh_abandon`). */
   abandon(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > this.num) throw new RangeError(`n must be an integer in 0..${this.num}, got ${n}`);
     this.lastAvail = (this.lastAvail - n) & 0xffff;
   }
 
