@@ -24,7 +24,7 @@ for (const dir of readdirSync(join(root, 'packages')).sort()) {
     // an import of the package's own name resolves to its published types.
     base.compiler = {
       overrideTsconfig: {
-        compilerOptions: { target: 'ES2022', lib: ['ES2022'], module: 'NodeNext', moduleResolution: 'NodeNext', types: [], strict: true, skipLibCheck: true },
+        compilerOptions: { target: 'ES2022', lib: ['ES2022'], module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], strict: true, skipLibCheck: true },
         include: [join(pkgDir, 'dist', '**', '*.d.ts')],
       },
     };

@@ -1,5 +1,5 @@
 import { VringError } from './errors.js';
-import { checkBusAddr, checkSize } from './memory.js';
+import { MAX_BUS_ADDR, checkBusAddr } from './memory.js';
 
 /**
  * Descriptor flags (VIRTIO 1.2 §2.7.5, `include/uapi/linux/virtio_ring.h`).
@@ -220,7 +220,15 @@ export function validateLayout(layout: SplitRingLayout): SplitRingLayout {
     checkBusAddr('layout.desc', desc);
     checkBusAddr('layout.avail', avail);
     checkBusAddr('layout.used', used);
-    checkSize('layout end', used + usedRingSize(num));
+    // Every part must end at or below 2^53 − 1; compare by subtraction so the sum
+    // cannot round at the top of the safe range.
+    for (const [name, start, len] of [
+      ['descriptor table', desc, descTableSize(num)],
+      ['available ring', avail, availRingSize(num)],
+      ['used ring', used, usedRingSize(num)],
+    ] as const) {
+      if (start > MAX_BUS_ADDR - (len - 1)) throw new RangeError(`${name} at 0x${start.toString(16)} runs past 2^53-1`);
+    }
   } catch (e) {
     throw new VringError('BAD_LAYOUT', (e as Error).message, { cause: e });
   }

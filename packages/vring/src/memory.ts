@@ -133,7 +133,8 @@ export class ArrayBufferMemory implements GuestMemory {
     checkSize('options.byteOffset', byteOffset, buffer.byteLength);
     const byteLength = options.byteLength ?? buffer.byteLength - byteOffset;
     checkSize('options.byteLength', byteLength, buffer.byteLength - byteOffset);
-    if (base + byteLength - 1 > MAX_BUS_ADDR) throw new RangeError('options.base + byteLength exceeds 2^53');
+    // Subtract rather than add: base + byteLength could round at 2^53.
+    if (byteLength > 0 && base > MAX_BUS_ADDR - (byteLength - 1)) throw new RangeError('the last byte (options.base + byteLength - 1) exceeds 2^53-1');
     this.buffer = buffer;
     this.base = base;
     this.size = byteLength;
@@ -340,7 +341,7 @@ export class RegionMemory implements GuestMemory {
     checkSize('region.size', region.size);
     checkBusAddr('region.targetAddr', region.targetAddr);
     if (region.size === 0) throw new RangeError('region.size must be > 0');
-    if (region.busAddr + region.size - 1 > MAX_BUS_ADDR) throw new RangeError('region exceeds 2^53');
+    if (region.busAddr > MAX_BUS_ADDR - (region.size - 1)) throw new RangeError('the region\'s last byte exceeds 2^53-1');
     if (region.busAddr % this.alignment !== 0 || region.size % this.alignment !== 0) {
       throw new RangeError(
         `region 0x${region.busAddr.toString(16)}+0x${region.size.toString(16)} is not aligned to ${this.alignment} (${this.name})`,

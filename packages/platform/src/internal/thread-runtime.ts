@@ -1,0 +1,306 @@
+// A system in its own worker_thread. Doorbells are futex-style: the ringer adds 1 to the
+// line's counter and notifies; a receiver compares the counter with the value it last
+// handled and, if equal, waits on the word *with that value*, so a ring that lands
+// between the check and the wait makes the wait return at once: no lost wake-up.
+import type { MessagePort } from 'node:worker_threads';
+import { CONTROL_LAYOUT as L } from '../control.js';
+import type { LineHandler, ListenOptions, Listener, WaitOptions, WaitSyncOptions, WaitSyncResult } from '../types.js';
+import type { SystemPlan } from './plan.js';
+import {
+  BaseRuntime,
+  LineBase,
+  abortedError,
+  checkSeen,
+  checkSignal,
+  checkTimeout,
+  modeSettings,
+  stoppedError,
+  timeoutError,
+  type ModeSettings,
+  type Resource,
+  type SystemMessage,
+} from './runtime.js';
+
+type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+// Atomics.waitAsync is ES2024; Node 20 has it, the ES2022 lib does not declare it.
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t?: number): WaitAsyncResult }).waitAsync;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** How one wait ended. */
+type End = 'ok' | 'timed-out' | 'stopped' | 'aborted' | 'closed';
+
+export class ThreadLine extends LineBase {
+  declare protected readonly rt: ThreadRuntime;
+
+  ring(): void {
+    if (this.rt.dead) return;
+    Atomics.add(this.i32, this.word, 1);
+    Atomics.notify(this.i32, this.word);
+  }
+
+  /** Rings regardless of the system's state (its last word: the peer-status ring). */
+  ringAlways(): void {
+    Atomics.add(this.i32, this.word, 1);
+    Atomics.notify(this.i32, this.word);
+  }
+
+  /**
+   * Waits until the counter differs from `seen` (an Int32), in the given mode, up to
+   * `deadline` (performance.now() milliseconds), re-checking `check()` whenever it wakes.
+   * Every sleep is bounded by recheckMs, so even a notify that never comes (a bug, or a
+   * hostile peer) costs at most that long, and is counted as a recovery.
+   */
+  async awaitChange(seen: number, m: ModeSettings, deadline: number, check: () => End | undefined): Promise<End> {
+    const a = this.i32;
+    const w = this.word;
+    if (Atomics.load(a, w) !== seen) {
+      this.bump(L.LINE_SPIN_HITS);
+      return 'ok';
+    }
+    if (m.mode === 'poll') {
+      let until = performance.now() + m.budgetMs;
+      for (;;) {
+        if (Atomics.load(a, w) !== seen) {
+          this.bump(L.LINE_SPIN_HITS);
+          return 'ok';
+        }
+        const t = performance.now();
+        if (t >= until) {
+          await yieldToLoop();
+          if (Atomics.load(a, w) !== seen) {
+            this.bump(L.LINE_SPIN_HITS);
+            return 'ok';
+          }
+          const c = check();
+          if (c !== undefined) return c;
+          if (performance.now() >= deadline) return 'timed-out';
+          until = performance.now() + m.budgetMs;
+        }
+      }
+    }
+    if (m.mode === 'adaptive' && m.spinMs > 0) {
+      const until = Math.min(performance.now() + m.spinMs, deadline);
+      do {
+        if (Atomics.load(a, w) !== seen) {
+          this.bump(L.LINE_SPIN_HITS);
+          return 'ok';
+        }
+      } while (performance.now() < until);
+    }
+    const recheckMs = this.rt.recheckMs;
+    for (;;) {
+      const c = check();
+      if (c !== undefined) return c;
+      const now = performance.now();
+      if (now >= deadline) return 'timed-out';
+      const r = waitAsync(a, w, seen, Math.min(deadline - now, recheckMs));
+      if (!r.async) {
+        if (r.value === 'not-equal') {
+          this.bump(L.LINE_SPIN_HITS);
+          return 'ok';
+        }
+        continue;
+      }
+      this.bump(L.LINE_SLEEPS);
+      const v = await r.value;
+      if (Atomics.load(a, w) !== seen) {
+        if (v === 'timed-out') this.bump(L.LINE_RECOVERIES);
+        return 'ok';
+      }
+    }
+  }
+
+  listen(handler: LineHandler, options?: ListenOptions): Listener {
+    this.checkHandler(handler);
+    const m = modeSettings(options, 'options');
+    const signal = checkSignal('options.signal', options?.signal);
+    let seen = options?.seen === undefined ? 0 : checkSeen(options.seen);
+    const rt = this.rt;
+    const line = this;
+    let closed = false;
+    const onAbort = (): void => listener.close();
+    const listener: Listener & Resource = {
+      get closed() {
+        return closed;
+      },
+      close() {
+        if (closed) return;
+        closed = true;
+        rt.resources.delete(listener);
+        signal?.removeEventListener('abort', onAbort);
+        // Wake the loop if it sleeps, so it sees `closed` and ends now.
+        Atomics.notify(line.i32, line.word);
+      },
+    };
+    if (signal?.aborted) {
+      closed = true;
+      return listener;
+    }
+    rt.resources.add(listener);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const check = (): End | undefined => (closed ? 'closed' : rt.stopping ? 'stopped' : undefined);
+    const loop = async (): Promise<void> => {
+      await null; // never run a handler inside listen()
+      let ranSince = performance.now();
+      while (!closed) {
+        const end = await this.awaitChange(seen, m, Infinity, check);
+        if (end !== 'ok' || closed) break;
+        const v = Atomics.load(this.i32, this.word);
+        const rings = (v - seen) >>> 0;
+        seen = v;
+        if (!this.callHandler(handler, rings)) break;
+        // Rings arriving back to back never sleep; yield now and then so the rest of
+        // the event loop (messages, timers, other listeners) still runs.
+        if (performance.now() - ranSince > m.budgetMs) {
+          await yieldToLoop();
+          ranSince = performance.now();
+        }
+      }
+    };
+    loop().catch((e: unknown) => rt.crash(e, 'threw'));
+    return listener;
+  }
+
+  async wait(seen: number, options?: WaitOptions): Promise<number> {
+    const s = checkSeen(seen);
+    const m = modeSettings(options, 'options');
+    const timeoutMs = checkTimeout('options.timeoutMs', options?.timeoutMs);
+    const signal = checkSignal('options.signal', options?.signal);
+    const rt = this.rt;
+    if (rt.stopping) throw stoppedError(rt.name);
+    if (signal?.aborted) throw abortedError(rt.name, signal);
+    const deadline = performance.now() + timeoutMs;
+    let cancelled = false;
+    const wake = (): number => Atomics.notify(this.i32, this.word);
+    const res: Resource = {
+      close() {
+        cancelled = true;
+      },
+    };
+    rt.resources.add(res);
+    signal?.addEventListener('abort', wake, { once: true });
+    rt.signal.addEventListener('abort', wake, { once: true });
+    try {
+      const end = await this.awaitChange(s, m, deadline, () =>
+        cancelled ? 'closed' : rt.stopping ? 'stopped' : signal?.aborted ? 'aborted' : undefined,
+      );
+      if (end === 'ok') {
+        this.bump(L.LINE_WAKEUPS);
+        return this.count();
+      }
+      if (end === 'closed') return new Promise<number>(() => {}); // the system is gone
+      if (end === 'stopped') throw stoppedError(rt.name);
+      if (end === 'aborted') throw abortedError(rt.name, signal!);
+      throw timeoutError(rt.name, this.name, timeoutMs);
+    } finally {
+      rt.resources.delete(res);
+      signal?.removeEventListener('abort', wake);
+      rt.signal.removeEventListener('abort', wake);
+    }
+  }
+
+  waitSync(seen: number, options?: WaitSyncOptions): WaitSyncResult {
+    const s = checkSeen(seen);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options must be an object');
+    const timeoutMs = checkTimeout('options.timeoutMs', options?.timeoutMs);
+    const spinMs = modeSettings({ spinUs: options?.spinUs ?? 0 }, 'options').spinMs;
+    const a = this.i32;
+    const w = this.word;
+    const start = performance.now();
+    const deadline = start + timeoutMs;
+    if (Atomics.load(a, w) !== s) return this.woke(L.LINE_SPIN_HITS);
+    if (spinMs > 0) {
+      const until = Math.min(start + spinMs, deadline);
+      do {
+        if (Atomics.load(a, w) !== s) return this.woke(L.LINE_SPIN_HITS);
+      } while (performance.now() < until);
+    }
+    for (;;) {
+      if (this.rt.stopping) return 'stopped';
+      const now = performance.now();
+      if (now >= deadline) return 'timed-out';
+      const r = Atomics.wait(a, w, s, Math.min(deadline - now, this.rt.recheckMs));
+      if (r === 'not-equal') return this.woke(L.LINE_SPIN_HITS);
+      this.bump(L.LINE_SLEEPS);
+      if (Atomics.load(a, w) !== s) {
+        if (r === 'timed-out') this.bump(L.LINE_RECOVERIES);
+        return this.woke(-1);
+      }
+    }
+  }
+
+  private woke(field: number): 'ok' {
+    if (field >= 0) this.bump(field);
+    this.bump(L.LINE_WAKEUPS);
+    return 'ok';
+  }
+}
+
+/** The runtime of a system inside its worker. */
+export class ThreadRuntime extends BaseRuntime {
+  readonly recheckMs: number;
+  private readonly port: MessagePort;
+  private readonly onMessage: (m: unknown) => void;
+
+  constructor(plan: SystemPlan, port: MessagePort) {
+    super(plan);
+    this.recheckMs = plan.recheckMs;
+    this.port = port;
+    // The listener also keeps the worker alive while the system runs: a pending
+    // Atomics.waitAsync does not.
+    this.onMessage = (m: unknown) => {
+      if ((m as { t?: unknown } | null)?.t === 'stop') this.requestStop();
+    };
+    port.on('message', this.onMessage);
+  }
+
+  protected makeLine(name: string, index: number): ThreadLine {
+    return new ThreadLine(this, name, index);
+  }
+
+  protected post(msg: SystemMessage): void {
+    this.port.postMessage(msg);
+  }
+
+  protected onStopAsked(): void {
+    for (const l of this.ownLines) Atomics.notify(this.control.i32, this.control.lineWord(l.index));
+  }
+
+  protected ringPeers(): void {
+    (this.peerLine as ThreadLine).ringAlways();
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  setTimer(ms: number, callback: () => void): () => void {
+    const t = checkTimeout('ms', ms);
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    if (this.dead) return () => {};
+    const res: Resource = { close: () => clearTimeout(h) };
+    // setTimeout takes at most 2^31−1 ms; a longer timer is a timer that never fires.
+    const h = setTimeout(
+      () => {
+        this.resources.delete(res);
+        try {
+          callback();
+        } catch (e) {
+          this.crash(e, 'threw');
+        }
+      },
+      Math.min(t, 0x7fff_ffff),
+    );
+    this.resources.add(res);
+    return () => {
+      clearTimeout(h);
+      this.resources.delete(res);
+    };
+  }
+
+  protected override dispose(): void {
+    super.dispose();
+    this.port.off('message', this.onMessage);
+  }
+}
