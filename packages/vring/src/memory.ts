@@ -201,14 +201,14 @@ export class ArrayBufferMemory implements GuestMemory {
 
   /** {@inheritDoc GuestMemory.read} */
   read(addr: number, dst: Uint8Array, dstOffset = 0, length = dst.length - dstOffset): void {
+    if (!(length >= 0 && dstOffset >= 0 && dstOffset + length <= dst.length)) throw new RangeError('dstOffset/length outside dst');
     const o = this.off(addr, length);
-    if (!(dstOffset >= 0 && dstOffset + length <= dst.length)) throw new RangeError('dstOffset/length outside dst');
     copyBytes(this.u8, o, dst, dstOffset, length);
   }
   /** {@inheritDoc GuestMemory.write} */
   write(addr: number, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
+    if (!(length >= 0 && srcOffset >= 0 && srcOffset + length <= src.length)) throw new RangeError('srcOffset/length outside src');
     const o = this.off(addr, length);
-    if (!(srcOffset >= 0 && srcOffset + length <= src.length)) throw new RangeError('srcOffset/length outside src');
     copyBytes(src, srcOffset, this.u8, o, length);
   }
   /** {@inheritDoc GuestMemory.view} */
@@ -324,7 +324,11 @@ export class RegionMemory implements GuestMemory {
       throw new RangeError(`options.alignment must be a power of two ≤ 2^30, got ${alignment}`);
     }
     this.alignment = alignment;
-    this.maxRegions = options.maxRegions ?? Infinity;
+    const maxRegions = options.maxRegions ?? Infinity;
+    if (maxRegions !== Infinity && !(Number.isInteger(maxRegions) && maxRegions >= 1)) {
+      throw new RangeError(`options.maxRegions must be a positive integer, got ${maxRegions}`);
+    }
+    this.maxRegions = maxRegions;
   }
 
   /** The current mappings, sorted by bus address. */

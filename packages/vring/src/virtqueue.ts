@@ -6,10 +6,19 @@ import {
   VRING_AVAIL_F_NO_INTERRUPT,
   VRING_DESC_F,
   VRING_USED_F_NO_NOTIFY,
+  layoutSpan,
   validateLayout,
   vringNeedEvent,
   type SplitRingLayout,
 } from './layout.js';
+
+/** Argument check of one segment: TypeError for a non-number, RangeError for a bad value. */
+function checkSegment(addr: number, len: number, what: string): void {
+  if (typeof addr !== 'number' || typeof len !== 'number') throw new TypeError(`${what}: addr and len must be numbers`);
+  if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr) || !(len >= 0 && len <= 0xffffffff && Math.floor(len) === len)) {
+    throw new RangeError(`${what}: ${addr}+${len} is not an integer address ≤ 2^53-1 with an integer length ≤ 2^32-1`);
+  }
+}
 
 /** One scatter-gather segment: a bus address and a length. @public */
 export interface VringSg {
@@ -145,6 +154,8 @@ export class Virtqueue<T = unknown> {
       if (area % VIRTQ_DESC.ALIGN !== 0) throw new RangeError('indirect.area must be 16-byte aligned');
       const bytes = layout.num * maxSegments * VIRTQ_DESC.SIZE;
       if (!options.memory.contains(area, bytes)) throw new RangeError(`indirect.area needs ${bytes} bytes inside the memory`);
+      const span = layoutSpan(layout);
+      if (area < span.end && span.start < area + bytes) throw new RangeError('indirect.area overlaps the ring');
       this.indirectArea = area;
       this.indirectMax = maxSegments;
     } else {
@@ -208,10 +219,8 @@ export class Virtqueue<T = unknown> {
    */
   addBuf(addr: number, len: number, writable: boolean, token: T): boolean {
     this.checkUsable(token);
+    checkSegment(addr, len, 'segment');
     if (this.numFreeDescs === 0) return false;
-    if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER) || !(len >= 0 && len <= 0xffffffff)) {
-      throw new RangeError(`segment ${addr}+${len} out of range`);
-    }
     const head = this.freeHead;
     this.ring.setDesc(head, addr, len, writable ? VRING_DESC_F.WRITE : 0, 0);
     this.freeHead = this.nextShadow[head]!;
@@ -248,9 +257,7 @@ export class Virtqueue<T = unknown> {
     let writable = 0;
     for (let i = 0; i < total; i++) {
       const sg = sgs[i]!;
-      if (!(sg.addr >= 0 && sg.addr <= Number.MAX_SAFE_INTEGER && Number.isInteger(sg.addr)) || !(sg.len >= 0 && sg.len <= 0xffffffff)) {
-        throw new RangeError(`sgs[${i}] = ${sg.addr}+${sg.len} out of range`);
-      }
+      checkSegment(sg.addr, sg.len, 'sgs[i]');
       if (i >= outNum) writable += sg.len;
     }
     const useIndirect = this.indirectMax > 0 && total > 1 && total <= this.indirectMax;

@@ -342,8 +342,9 @@ export class Vringh {
    * pending elements with one used.idx update.
    */
   addUsed(head: number, len: number): void {
-    if (!(head >= 0 && head < this.num)) throw new RangeError(`head ${head} out of range`);
-    this.ring.setUsedElem((this.lastUsed + this.pendingUsed) & this.mask, head, len >>> 0);
+    if (!(head >= 0 && head < this.num && Math.floor(head) === head)) throw new RangeError(`head ${head} out of range`);
+    if (!(len >= 0 && len <= 0xffffffff && Math.floor(len) === len)) throw new RangeError(`len ${len} is not an integer in [0, 2^32-1]`);
+    this.ring.setUsedElem((this.lastUsed + this.pendingUsed) & this.mask, head, len);
     this.pendingUsed++;
   }
 
@@ -365,6 +366,9 @@ export class Vringh {
 
   /** Returns `count` chains with one used.idx update (Linux `vringh_complete_multi_*`). */
   completeMany(heads: ArrayLike<number>, lens: ArrayLike<number>, count = heads.length): void {
+    if (!(Number.isInteger(count) && count >= 0 && count <= heads.length && count <= lens.length)) {
+      throw new RangeError(`count ${count} exceeds heads (${heads.length}) or lens (${lens.length})`);
+    }
     for (let k = 0; k < count; k++) this.addUsed(heads[k]!, lens[k]!);
     this.flushUsed();
   }

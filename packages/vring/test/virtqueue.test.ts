@@ -228,30 +228,30 @@ describe('adding buffers (§2.7.13.1, Linux virtqueue_add_sgs)', () => {
     expect(vq.pending).toBe(0);
   });
 
-  // BUG (.notes/vring-bugs.md #3): addBuf checks only 0 ≤ addr ≤ 2^53 − 1 and 0 ≤ len ≤ 2^32 − 1,
+  // Was a bug (.notes/vring-bugs.md #3, fixed): addBuf checks only 0 ≤ addr ≤ 2^53 − 1 and 0 ≤ len ≤ 2^32 − 1,
   // so a fractional address or length is truncated into the descriptor (and the used-length
   // check then compares against the untruncated 1.5), and a string address is coerced.
-  it.fails('addBuf / addOutbuf / addInbuf refuse a fractional address or length (RangeError)', () => {
+  it('addBuf / addOutbuf / addInbuf refuse a fractional address or length (RangeError)', () => {
     const { vq } = rig();
     expect(() => vq.addOutbuf(DATA + 0.5, 1, 'x')).toThrow(RangeError);
     expect(() => vq.addInbuf(DATA, 1.5, 'x')).toThrow(RangeError);
     expect(vq.pending).toBe(0);
   });
 
-  it.fails('addBuf refuses an address that is not a number (TypeError)', () => {
+  it('addBuf refuses an address that is not a number (TypeError)', () => {
     const { vq } = rig();
     expect(() => vq.addOutbuf(String(DATA) as unknown as number, 1, 'x')).toThrow(TypeError);
   });
 
-  // BUG (.notes/vring-bugs.md #3): addSgs checks Number.isInteger(sg.addr) but not sg.len.
-  it.fails('addSgs refuses a fractional segment length (RangeError)', () => {
+  // Was a bug (.notes/vring-bugs.md #3, fixed): addSgs checks Number.isInteger(sg.addr) but not sg.len.
+  it('addSgs refuses a fractional segment length (RangeError)', () => {
     const { vq } = rig();
     expect(() => vq.addSgs([{ addr: DATA, len: 2.5 }], 0, 1, 'x')).toThrow(RangeError);
   });
 
-  // BUG (.notes/vring-bugs.md #3): the indirect area is not checked against the ring, so
+  // Was a bug (.notes/vring-bugs.md #3, fixed): the indirect area is not checked against the ring, so
   // indirect tables would be written over the descriptor table / rings.
-  it.fails('refuses an indirect area that overlaps the ring (RangeError)', () => {
+  it('refuses an indirect area that overlaps the ring (RangeError)', () => {
     const mem = new ArrayBufferMemory(new ArrayBuffer(0x2_0000), { base: BASE });
     const layout = vringLegacyLayout(BASE, 8, 4096);
     expect(() => new Virtqueue({ memory: mem, layout, indirect: { area: BASE, maxSegments: 4 } })).toThrow(RangeError);
