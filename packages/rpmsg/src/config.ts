@@ -1,7 +1,7 @@
 import type { RpmsgChannel } from './api.js';
 import { RpmsgError } from './errors.js';
 import type { RpmsgVirtproc } from './virtproc.js';
-import { checkRpmsgName } from './wire.js';
+import { RPMSG_ADDR_ANY, checkRpmsgName } from './wire.js';
 
 // What the RFC's rpmsg configfs (patch 9, `rpmsg_cfs.c`) does when a user links, unlinks
 // and when a bus brings a link up or down, as plain functions over two small state
@@ -19,6 +19,8 @@ export interface RpmsgChannelItemState {
   readonly name: string;
   /** The `<cN>` item name. */
   readonly item: string;
+  /** Fixed local address of the channel, or RPMSG_ADDR_ANY (default) to allocate one. */
+  src: number;
   /** The virtproc item it is linked to. */
   linked: RpmsgVirtprocItemState | undefined;
   /** The channel created for it while the virtproc is up. */
@@ -40,11 +42,13 @@ export interface RpmsgVirtprocItemState {
   readonly links: Set<RpmsgChannelItemState>;
 }
 
-/** A fresh FREE channel item (`mkdir rpmsg/channel/<name>/<item>`). @public */
-export function rpmsgChannelItem(name: string, item: string): RpmsgChannelItemState {
+/** A fresh FREE channel item (`mkdir rpmsg/channel/<name>/<item>`), with an optional fixed `src`. @public */
+export function rpmsgChannelItem(name: string, item: string, src: number = RPMSG_ADDR_ANY): RpmsgChannelItemState {
   checkRpmsgName(name);
   if (typeof item !== 'string' || item.length === 0) throw new TypeError('item must be a non-empty string');
-  return { name, item, linked: undefined, channel: undefined };
+  if (typeof src !== 'number') throw new TypeError('src must be a number');
+  if (!Number.isInteger(src) || src < 0 || src > 0xffffffff) throw new RangeError(`src must be a u32 address, got ${src}`);
+  return { name, item, src, linked: undefined, channel: undefined };
 }
 
 /** A fresh virtproc item with no link up. @public */
@@ -61,7 +65,7 @@ export function rpmsgChannelItemStatus(item: RpmsgChannelItemState): 'FREE' | 'B
 function createFor(item: RpmsgChannelItemState, vp: RpmsgVirtproc): void {
   // A configured channel is announced to the peer (the RFC's vhost side announces
   // every channel made through configfs once the driver is ready).
-  item.channel = vp.createChannel({ name: item.name }, { announce: true });
+  item.channel = vp.createChannel({ name: item.name, src: item.src }, { announce: true });
 }
 
 /**

@@ -45,9 +45,9 @@ export interface VhostVqSpec {
  * {@link VhostDevice.handleEvent} (SET_STATUS, FINALIZE_FEATURES with the driver's
  * features, RESET), {@link VhostVirtqueue.attach} / {@link VhostVirtqueue.detach}
  * (queue activated at an address / deactivated) and {@link VhostVirtqueue.kicked}
- * (doorbell). A transport must report FINALIZE_FEATURES before the SET_STATUS that
- * carries FEATURES_OK; one whose wire has no separate finalize command sends it when
- * it sees FEATURES_OK written.
+ * (doorbell). A transport reports every status write the peer makes, in order, and
+ * FINALIZE_FEATURES before the SET_STATUS that carries FEATURES_OK; one whose wire has
+ * no separate finalize command sends it when it sees FEATURES_OK written.
  *
  * Registration validates the table ({@link validateVhostConfigOps}) the way Linux's
  * `ntb_dev_ops_is_valid` does: required ops present, optional ops in pairs.

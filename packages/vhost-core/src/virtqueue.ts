@@ -352,7 +352,8 @@ export class VhostVirtqueue {
   putBuf(head: number, len: number): void {
     const v = this.#vrh;
     if (v === undefined) throw this.#notReady('putBuf');
-    if (!(len >= 0 && len <= 0xffffffff) || !Number.isInteger(len)) throw new RangeError(`len must be a u32, got ${len}`);
+    if (!Number.isInteger(head) || head < 0 || head >= v.num) throw new RangeError(`head must be an integer in 0..${v.num - 1}, got ${head}`);
+    if (!Number.isInteger(len) || len < 0 || len > 0xffffffff) throw new RangeError(`len must be a u32, got ${len}`);
     v.complete(head, len);
     this.stats.completed++;
   }
@@ -361,6 +362,16 @@ export class VhostVirtqueue {
   putBufs(heads: ArrayLike<number>, lens: ArrayLike<number>, count: number = heads.length): void {
     const v = this.#vrh;
     if (v === undefined) throw this.#notReady('putBufs');
+    // Check everything before writing anything: a half-written batch must never be published.
+    if (!Number.isInteger(count) || count < 0 || count > heads.length || count > lens.length) {
+      throw new RangeError(`count must be an integer in 0..min(heads.length, lens.length), got ${count}`);
+    }
+    for (let k = 0; k < count; k++) {
+      const head = heads[k]!;
+      const len = lens[k]!;
+      if (!Number.isInteger(head) || head < 0 || head >= v.num) throw new RangeError(`heads[${k}] must be an integer in 0..${v.num - 1}, got ${head}`);
+      if (!Number.isInteger(len) || len < 0 || len > 0xffffffff) throw new RangeError(`lens[${k}] must be a u32, got ${len}`);
+    }
     v.completeMany(heads, lens, count);
     this.stats.completed += count;
   }

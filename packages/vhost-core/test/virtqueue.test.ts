@@ -210,3 +210,24 @@ describe('VhostVirtqueue.attach (a transport activating a queue)', () => {
     expect(await dev.handleEvent(VHOST_NOTIFY.RESET)).toBeUndefined();
   });
 });
+
+describe('VhostVirtqueue completions check every argument before writing the used ring', () => {
+  it('putBuf / putBufs refuse a fractional or out-of-range head, a len outside u32, a count beyond the arrays', async () => {
+    const r = await rig(1n);
+    const vq = r.vq(FROM_PEER);
+    for (let k = 0; k < 2; k++) r.p.addOutbuf(FROM_PEER, Uint8Array.of(k));
+    await r.p.kick(FROM_PEER);
+    const riov = new VringIov(2);
+    const heads = [vq.getInbuf(riov), vq.getInbuf(riov)];
+    const usedBefore = r.p.readRing(FROM_PEER);
+    expect(() => vq.putBuf(1.5, 0)).toThrow(RangeError);
+    expect(() => vq.putBuf(8, 0)).toThrow(/head must be an integer in 0\.\.7/);
+    expect(() => vq.putBuf(heads[0]!, -1)).toThrow(/len must be a u32/);
+    expect(() => vq.putBuf(heads[0]!, 2 ** 32)).toThrow(/len must be a u32/);
+    expect(() => vq.putBufs(heads, [0, 0], 3)).toThrow(/count must be an integer/);
+    expect(() => vq.putBufs(heads, [0, 2 ** 32])).toThrow(/lens\[1\] must be a u32/);
+    expect(r.p.readRing(FROM_PEER)).toEqual(usedBefore);
+    vq.putBufs(heads, [0, 0]);
+    expect(vq.stats.completed).toBe(2);
+  });
+});

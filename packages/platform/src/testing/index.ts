@@ -5,5 +5,12 @@
  *
  * @packageDocumentation
  */
-export { PING_PONG_SYSTEM, runPingPong, type PingPongOptions, type PingPongResult } from './ping-pong.js';
-export { default as pingPongSystem, type PingPongConfig, type PingPongReport } from './ping-pong-system.js';
+export {
+  PING_PONG_SYSTEM,
+  runPingPong,
+  type PingPongOptions,
+  type PingPongPhaseOptions,
+  type PingPongPhaseResult,
+  type PingPongResult,
+} from './ping-pong.js';
+export { default as pingPongSystem, type PingPongConfig, type PingPongPhase, type PingPongReport } from './ping-pong-system.js';

@@ -3,15 +3,11 @@
 // counter that moved by anything but 1 is an error, and so is a wait that times out.
 import { PlatformError, type Line, type SystemContext, type WaitMode } from '@x/platform';
 
-/** The `config` of a {@link pingPongSystem}. @public */
-export interface PingPongConfig {
-  /** `ping` rings first and measures; `pong` answers. */
-  readonly role: 'ping' | 'pong';
-  /** Round trips after the first (the handshake, which also waits for the peer to be up). */
-  readonly rounds: number;
+/** One phase of a ping-pong run: how both sides wait for it. @public */
+export interface PingPongPhase {
   /**
    * How each side waits: `wait` (Line.wait), `listen` (pong answers from a listener;
-   * ping still uses wait) or `sync` (both block in Line.waitSync, threads only).
+   * ping still uses wait) or `sync` (both block in Line.waitSync; threads only).
    */
   readonly style: 'wait' | 'listen' | 'sync';
   /** The wait mode of `wait` and `listen`. */
@@ -20,27 +16,41 @@ export interface PingPongConfig {
   readonly spinUs: number;
   /** Poll budget (poll), microseconds. */
   readonly budgetUs: number;
+}
+
+/** The `config` of a {@link pingPongSystem}. @public */
+export interface PingPongConfig {
+  /** `ping` rings first and measures; `pong` answers. */
+  readonly role: 'ping' | 'pong';
+  /** Timed round trips per phase, after the phase's first (a handshake, untimed). */
+  readonly rounds: number;
+  /** The phases, run one after the other over the same two lines. */
+  readonly phases: readonly PingPongPhase[];
   /** Each wait fails after this many milliseconds. */
   readonly timeoutMs: number;
 }
 
-/** What the `ping` side reports when done. @public */
+/** What the `ping` side reports after each phase. @public */
 export interface PingPongReport {
+  /** Index of the phase in {@link PingPongConfig.phases}. */
+  readonly phase: number;
   /** Timed round trips. */
   readonly rounds: number;
   /** Milliseconds they took. */
   readonly ms: number;
 }
 
-function waitSyncOrThrow(ctx: SystemContext, line: Line, seen: number, c: PingPongConfig): number {
-  const r = line.waitSync(seen, { timeoutMs: c.timeoutMs, spinUs: c.spinUs });
+function waitSyncOrThrow(ctx: SystemContext, line: Line, seen: number, p: PingPongPhase, timeoutMs: number): number {
+  const r = line.waitSync(seen, { timeoutMs, spinUs: p.spinUs });
   if (r === 'stopped') throw new PlatformError('STOPPED', `${ctx.name} stopped`, { system: ctx.name });
-  if (r === 'timed-out') throw new PlatformError('TIMEOUT', `${ctx.name}: no ring on '${line.name}' within ${c.timeoutMs} ms`, { system: ctx.name });
+  if (r === 'timed-out') throw new PlatformError('TIMEOUT', `${ctx.name}: no ring on '${line.name}' within ${timeoutMs} ms`, { system: ctx.name });
   return line.count();
 }
 
-function expectNext(who: string, round: number, seen: number, v: number): void {
-  if (v !== ((seen + 1) >>> 0)) throw new Error(`${who}: round ${round}: counter is ${v}, expected ${(seen + 1) >>> 0} (a ring lost or doubled)`);
+function expectNext(who: string, phase: number, round: number, seen: number, v: number): void {
+  if (v !== ((seen + 1) >>> 0)) {
+    throw new Error(`${who}: phase ${phase} round ${round}: counter is ${v}, expected ${(seen + 1) >>> 0} (a ring lost or doubled)`);
+  }
 }
 
 /**
@@ -51,46 +61,48 @@ function expectNext(who: string, round: number, seen: number, v: number): void {
  */
 export default async function pingPongSystem(ctx: SystemContext<PingPongConfig>): Promise<void> {
   const c = ctx.config;
-  const opts = { mode: c.mode, spinUs: c.spinUs, budgetUs: c.budgetUs, timeoutMs: c.timeoutMs };
   const toPong = ctx.line('ping');
   const toPing = ctx.line('pong');
-  if (c.role === 'ping') {
-    let seen = toPing.count();
-    let t0 = 0;
-    for (let i = 0; i <= c.rounds; i++) {
-      if (i === 1) t0 = ctx.now();
-      toPong.ring();
-      const v = c.style === 'sync' ? waitSyncOrThrow(ctx, toPing, seen, c) : await toPing.wait(seen, opts);
-      expectNext('ping', i, seen, v);
-      seen = v;
-    }
-    const report: PingPongReport = { rounds: c.rounds, ms: ctx.now() - t0 };
-    ctx.report(report);
-    return;
-  }
-  if (c.style === 'listen') {
-    await new Promise<void>((resolve, reject) => {
-      let n = 0;
-      const listener = toPong.listen(
-        (rings) => {
-          if (rings !== 1) throw new Error(`pong: round ${n}: ${rings} rings coalesced, expected 1 (the ping side waits for each answer)`);
-          toPing.ring();
-          if (++n === c.rounds + 1) {
-            listener.close();
-            resolve();
-          }
-        },
-        { mode: c.mode, spinUs: c.spinUs, budgetUs: c.budgetUs },
-      );
-      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
-    });
-    return;
-  }
   let seen = 0;
-  for (let i = 0; i <= c.rounds; i++) {
-    const v = c.style === 'sync' ? waitSyncOrThrow(ctx, toPong, seen, c) : await toPong.wait(seen, opts);
-    expectNext('pong', i, seen, v);
-    seen = v;
-    toPing.ring();
+  for (const [k, p] of c.phases.entries()) {
+    const opts = { mode: p.mode, spinUs: p.spinUs, budgetUs: p.budgetUs, timeoutMs: c.timeoutMs };
+    if (c.role === 'ping') {
+      let t0 = 0;
+      for (let i = 0; i <= c.rounds; i++) {
+        if (i === 1) t0 = ctx.now();
+        toPong.ring();
+        const v = p.style === 'sync' ? waitSyncOrThrow(ctx, toPing, seen, p, c.timeoutMs) : await toPing.wait(seen, opts);
+        expectNext('ping', k, i, seen, v);
+        seen = v;
+      }
+      const report: PingPongReport = { phase: k, rounds: c.rounds, ms: ctx.now() - t0 };
+      ctx.report(report);
+    } else if (p.style === 'listen') {
+      const from = seen;
+      seen = await new Promise<number>((resolve, reject) => {
+        let n = 0;
+        const listener = toPong.listen(
+          (rings) => {
+            if (rings !== 1) throw new Error(`pong: phase ${k} round ${n}: ${rings} rings coalesced, expected 1 (the ping side waits for each answer)`);
+            toPing.ring();
+            if (++n === c.rounds + 1) {
+              listener.close();
+              // What this listener handled, not toPong.count(): the ping side may have
+              // rung for the next phase already.
+              resolve((from + n) >>> 0);
+            }
+          },
+          { mode: p.mode, spinUs: p.spinUs, budgetUs: p.budgetUs, seen },
+        );
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+      });
+    } else {
+      for (let i = 0; i <= c.rounds; i++) {
+        const v = p.style === 'sync' ? waitSyncOrThrow(ctx, toPong, seen, p, c.timeoutMs) : await toPong.wait(seen, opts);
+        expectNext('pong', k, i, seen, v);
+        seen = v;
+        toPing.ring();
+      }
+    }
   }
 }

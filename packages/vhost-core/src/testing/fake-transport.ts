@@ -88,8 +88,10 @@ export interface FakeVhostTransportOptions {
  * driver with `@x/vring`'s `Virtqueue` in its own memory. No object crosses between the
  * two halves.
  *
- * Doorbells and interrupts are delivered as queued tasks; {@link FakeVhostTransport.settle}
- * waits for them. Commands answer ERROR for anything the device refuses, including
+ * Doorbells and interrupts are delivered as queued tasks (only bit masks reach the
+ * handlers); {@link FakeVhostTransport.settle} is the simulation's "let time pass until
+ * the wires are quiet". A command's result is read back from the register block, as the
+ * RFC's RC polls `cmd_status`, not taken from the device's handler. Commands answer ERROR for anything the device refuses, including
  * unknown commands (the RFC's endpoint only logged those, so the peer timed out).
  *
  * @public
