@@ -39,6 +39,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'virtio-mediator', root: 'packages/virtio-mediator', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
         test: { name: 'examples', root: 'examples', include: ['*/test/**/*.test.ts'] },
       },
     ],

@@ -11,6 +11,10 @@ export interface RpmsgBusEvents {
   virtproc: [virtproc: RpmsgVirtproc];
   /** A link went down: its core was closed. */
   virtprocRemoved: [virtproc: RpmsgVirtproc];
+  /** An rpmsg driver was registered. */
+  driver: [driver: RpmsgDriver];
+  /** An rpmsg driver was unregistered. */
+  driverRemoved: [driver: RpmsgDriver];
 }
 
 /** Options every rpmsg bus takes. @public */
@@ -57,6 +61,7 @@ export class RpmsgBus extends EventEmitter<RpmsgBusEvents> {
     if (this.#drivers.includes(driver)) throw new RpmsgError('BUSY', `driver ${String(driver?.name)} is already registered`);
     for (const vp of this.#virtprocs) vp.registerDriver(driver);
     this.#drivers.push(driver);
+    this.emit('driver', driver);
   }
 
   /** Unregisters an rpmsg driver from every link (Linux `unregister_rpmsg_driver`). */
@@ -65,6 +70,7 @@ export class RpmsgBus extends EventEmitter<RpmsgBusEvents> {
     if (i < 0) throw new RpmsgError('NOT_FOUND', `driver ${String(driver?.name)} is not registered`);
     this.#drivers.splice(i, 1);
     for (const vp of this.#virtprocs) if (vp.drivers.includes(driver)) vp.unregisterDriver(driver);
+    this.emit('driverRemoved', driver);
   }
 
   /**
