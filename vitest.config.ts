@@ -43,6 +43,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'transport-pci-epf', root: 'packages/transport-pci-epf', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
         test: { name: 'examples', root: 'examples', include: ['*/test/**/*.test.ts'] },
       },
     ],

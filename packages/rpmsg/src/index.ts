@@ -72,3 +72,7 @@ export {
   type RpmsgChannelItemState,
   type RpmsgVirtprocItemState,
 } from './config.js';
+export { RpmsgBus, type RpmsgBusEvents, type RpmsgBusOptions } from './bus.js';
+export { VirtioRpmsgBus, type VirtioRpmsgBusOptions } from './virtio-rpmsg-bus.js';
+export { VhostRpmsgBus, type VhostRpmsgBusOptions } from './vhost-rpmsg-bus.js';
+export { RPMSG_CFS, RpmsgConfigFs } from './configfs.js';
