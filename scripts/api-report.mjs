@@ -1,5 +1,6 @@
 // Checks (or, with --local, updates) the api-extractor report of every package.
 // CI runs it without --local: any unreviewed change to a package's public surface fails.
+// Usage: node scripts/api-report.mjs [--local] [package-dir ...]
 // Each package may have several entry points: "etc/<name>.api.md" for ".", and
 // "etc/<name>-<entry>.api.md" for "./<entry>" (e.g. ./testing).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -7,12 +8,14 @@ import { join, resolve } from 'node:path';
 import { Extractor, ExtractorConfig } from '@microsoft/api-extractor';
 
 const local = process.argv.includes('--local');
+// Optional package directory names: `node scripts/api-report.mjs --local vring rpmsg`.
+const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const root = resolve(import.meta.dirname, '..');
 let failed = 0;
 for (const dir of readdirSync(join(root, 'packages')).sort()) {
   const pkgDir = join(root, 'packages', dir);
   const cfgPath = join(pkgDir, 'api-extractor.json');
-  if (!existsSync(cfgPath)) continue;
+  if (!existsSync(cfgPath) || (only.length > 0 && !only.includes(dir))) continue;
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
   const unscoped = pkg.name.replace(/^@[^/]+\//, '');
   const entries = Object.keys(pkg.exports).filter((k) => k !== './package.json');

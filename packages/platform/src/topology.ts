@@ -331,7 +331,8 @@ export class Topology {
       } else {
         for (const slot of this.slots) slot.rt!.requestStop();
         try {
-          await this.sched!.runUntilIdle();
+          // Bounded: a system that ignores the stop and keeps ringing is cut off.
+          await this.sched!.runUntilIdle({ maxSteps: 100_000 });
         } catch {
           // A system that keeps ringing forever is cut off here; it is marked stopped below.
         }

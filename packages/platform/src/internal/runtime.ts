@@ -383,7 +383,8 @@ export abstract class BaseRuntime implements SystemContext {
   finish(): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
-    const status = this.stopping ? 'stopped' : 'exited';
+    // Read without aborting the signal: the system's code is done, nothing should run.
+    const status = this.signal.aborted || this.control.stopAsked(this.index) ? 'stopped' : 'exited';
     this.control.setDown(this.index, status === 'stopped' ? SYSTEM_STATUS.STOPPED : SYSTEM_STATUS.EXITED, DOWN_REASON.NONE);
     this.ringPeers();
     this.post({ t: 'done', status });

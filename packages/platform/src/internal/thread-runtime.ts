@@ -133,13 +133,15 @@ export class ThreadLine extends LineBase {
         Atomics.notify(line.i32, line.word);
       },
     };
-    if (signal?.aborted) {
+    if (signal?.aborted || rt.dead) {
       closed = true;
       return listener;
     }
     rt.resources.add(listener);
     signal?.addEventListener('abort', onAbort, { once: true });
-    const check = (): End | undefined => (closed ? 'closed' : rt.stopping ? 'stopped' : undefined);
+    // A listener lives until closed or until its system ends (not merely until a stop is
+    // asked: a system may still take interrupts while it shuts down).
+    const check = (): End | undefined => (closed ? 'closed' : undefined);
     const loop = async (): Promise<void> => {
       await null; // never run a handler inside listen()
       let ranSince = performance.now();
