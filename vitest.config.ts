@@ -47,6 +47,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: 'transport-ntb', root: 'packages/transport-ntb', include: ['test/**/*.test.ts'] },
+      },
+      {
+        extends: true,
         test: { name: 'examples', root: 'examples', include: ['*/test/**/*.test.ts'] },
       },
     ],
