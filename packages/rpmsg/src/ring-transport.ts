@@ -172,7 +172,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
     setImmediate(() => {
       this.drainScheduled = false;
       this.rxDone();
-    }).unref();
+    });
   }
 
   /**
@@ -517,7 +517,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     setImmediate(() => {
       this.drainScheduled = false;
       this.rxDrain();
-    }).unref();
+    });
   }
 
   private slot(slots: Array<ChainBuffer | undefined>, head: number): ChainBuffer | undefined {

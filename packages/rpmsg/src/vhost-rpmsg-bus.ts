@@ -11,6 +11,7 @@ import {
 } from '@x/vhost-core';
 import type { RpmsgChannelInfo } from './api.js';
 import { RpmsgBus, type RpmsgBusOptions } from './bus.js';
+import { RpmsgError, isRpmsgError } from './errors.js';
 import { rpmsgVirtprocAttach, rpmsgVirtprocDetach, type RpmsgVirtprocItemState } from './config.js';
 import type { RpmsgConfigFs } from './configfs.js';
 import { RPMSG_RX_QUEUE, RPMSG_TX_QUEUE, RpmsgVringhTransport } from './ring-transport.js';
@@ -42,7 +43,7 @@ interface Link {
 /**
  * The vhost (device-role) rpmsg bus, the RFC's `drivers/vhost/vhost_rpmsg_bus.c`
  * (patch 14) as an `@x/vhost-core` {@link @x/vhost-core#VhostDriver} matching
- * {ANY, 7}: it offers F_NS | F_AS, creates vq0 (its TX: the driver's RX buffers) and vq1
+ * \{ANY, 7\}: it offers F_NS | F_AS, creates vq0 (its TX: the driver's RX buffers) and vq1
  * (its RX), and once the peer sets DRIVER_OK brings the link up as an
  * {@link RpmsgVirtproc} (a `virtproc` event) with endpoints at 53 and 54, then creates
  * and announces the channels of the configuration tree (`rpmsg/virtproc/<device>`
@@ -86,7 +87,7 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
   }
 
   /**
-   * {@inheritDoc @x/vhost-core#VhostDriver.probe}
+   * The `probe` hook of `VhostDriver`.
    *
    * RFC `vhost_rpmsg_probe`: offer the features, create the two queues (size from the
    * device's configuration), add `virtproc/<device>` to the tree. Nothing touches a
@@ -117,7 +118,7 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
   }
 
   /**
-   * {@inheritDoc @x/vhost-core#VhostDriver.event}
+   * The `event` hook of `VhostDriver`.
    *
    * FINALIZE_FEATURES: refuses a driver without F_AS when `requireAs`. SET_STATUS with
    * DRIVER_OK: the link comes up (the RFC registers the pending rpmsg devices then).
@@ -157,7 +158,7 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
       try {
         vp.createChannel(info, { announce: true });
       } catch (e) {
-        vp.emit('warning', e as never);
+        vp.emit('warning', isRpmsgError(e) ? e : new RpmsgError('CHANNEL_EXISTS', `channel ${info.name} could not be created: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
       }
     }
   }

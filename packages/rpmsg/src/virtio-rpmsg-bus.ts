@@ -76,7 +76,7 @@ export class VirtioRpmsgBus extends RpmsgBus implements VirtioDriver {
   }
 
   /**
-   * {@inheritDoc @x/virtio-core#VirtioDriver.probe}
+   * The `probe` hook of `VirtioDriver`.
    *
    * Linux `rpmsg_probe`: find the two queues, allocate and post the buffers, create the
    * core (with the NS endpoint when F_NS was negotiated), set DRIVER_OK, then kick vq0.
@@ -121,7 +121,7 @@ export class VirtioRpmsgBus extends RpmsgBus implements VirtioDriver {
   }
 
   /**
-   * {@inheritDoc @x/virtio-core#VirtioDriver.remove}
+   * The `remove` hook of `VirtioDriver`.
    *
    * Linux `rpmsg_remove`: the channels go away (without messages: the device is being
    * reset), the device is reset, the buffers freed and the queues deleted.

@@ -235,6 +235,21 @@ describe('address service at 54 (RFC patch 10, rfc-protocol §2.9)', () => {
   });
 });
 
+describe('RX drain with vq0 callbacks off (RFC patch 8)', () => {
+  it('while messages are delivered avail.flags has VRING_AVAIL_F_NO_INTERRUPT (1); after the drain it is 0 again', async () => {
+    const { driver, device, link, close } = createRpmsgPair({ queueSize: 16 });
+    const availFlags = (): number => link.driverMemory.read16(link.layouts[0].avail);
+    const seen: number[] = [];
+    const rx = driver.createEndpoint({ callback: () => seen.push(availFlags()) });
+    const tx = device.createEndpoint({ dst: rx.addr });
+    for (let i = 0; i < 5; i++) await tx.send(`m${i}`);
+    await until(() => seen.length === 5);
+    expect(seen).toEqual([1, 1, 1, 1, 1]);
+    expect(availFlags()).toBe(0);
+    close();
+  });
+});
+
 describe('many endpoints on one channel', () => {
   it('32 endpoints talk to one channel endpoint; each reply goes back to its own sender', async () => {
     const { driver, device, close } = createRpmsgPair();

@@ -116,6 +116,7 @@ export class Core {
     staleControl: 0,
   };
   closed = false;
+  private closing = false;
 
   readonly endpoints = new Map<number, EndpointImpl>();
   readonly channels: ChannelImpl[] = [];
@@ -169,7 +170,10 @@ export class Core {
     const sink: RpmsgTransportSink = {
       receive: (buf, len) => this.receive(buf, len),
       txReady: () => this.wakeWaiters(),
-      fault: (e) => this.warn(new RpmsgError('RING_ERROR', `${this.name}: transport fault: ${(e as Error)?.message ?? String(e)}`, { cause: e })),
+      // A transport complaining while the link is torn down (rings already reset) is noise.
+      fault: (e) => {
+        if (!this.closing) this.warn(new RpmsgError('RING_ERROR', `${this.name}: transport fault: ${(e as Error)?.message ?? String(e)}`, { cause: e }));
+      },
     };
     transport.attach(sink);
   }
@@ -755,7 +759,8 @@ export class Core {
   // ---- teardown ----------------------------------------------------------------------
 
   close(): void {
-    if (this.closed) return;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     for (const ch of [...this.channels]) this.removeChannel(ch, false);
     for (const ept of [...this.endpoints.values()]) ept.destroy();
     this.closed = true;
