@@ -1,6 +1,7 @@
 /**
- * Work in progress.
+ * `@x/virtio-mediator/testing`: a virtio driver double for either side of a mediated
+ * device.
  *
  * @packageDocumentation
  */
-export {};
+export { QueuePairDriver, type QueuePairDriverOptions } from './queue-pair-driver.js';
