@@ -1,5 +1,14 @@
-// `pnpm demo`: the main job. For now the ring demo: two worker threads move a million
+// `pnpm demo`: the main job. First the ring demo: two worker threads move a million
 // 64-byte buffers through one split ring in a SharedArrayBuffer and print the rate.
+// Then use case 1 of the RFC (issue 5): a PCIe root complex (virtio rpmsg) and an
+// endpoint (vhost rpmsg) in two workers, in both modes, with the doorbell: the bring-up
+// as the systems report it, Linux's rpmsg client sample, then 64-byte messages streamed
+// for 2.5 s with the rate and the round-trip time.
 import { main as ringDemo } from '../examples/ring-demo/src/main.js';
+import { main as usecase1 } from '../examples/usecase1-pcie-rc-ep/src/main.js';
 
 await ringDemo({ count: 1_000_000, verify: 'seq', spinUs: 50 });
+for (const mode of ['rfc', 'modern'] as const) {
+  console.log('');
+  await usecase1({ mode, doorbell: 'doorbell', platform: 'threads', streamMs: 2500, rttRounds: 2000 });
+}
