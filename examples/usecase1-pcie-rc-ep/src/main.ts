@@ -17,6 +17,14 @@ export interface Usecase1Options {
   readonly doorbell?: 'doorbell' | 'poll';
   /** The EP's poll period in `poll` mode, ms. Default 1 (the RFC). */
   readonly pollPeriodMs?: number;
+  /**
+   * The EP keeps the outbound windows it maps to reach the RC's buffers until another
+   * access needs the window (`cacheWindows` of @x/transport-pci-epf), instead of mapping
+   * and unmapping one per access as the RFC's `vhost_read` / `vhost_write` do. The
+   * RC's buffers sit in one block, so a few windows cover them all and the EP reads and
+   * writes them zero-copy. Default true; false is the RFC's data path.
+   */
+  readonly cacheWindows?: boolean;
   /** Where the systems run. Default `threads`. */
   readonly platform?: TopologyMode;
   /** How each side waits on its wire. Default `{ mode: 'adaptive', spinUs: 50 }`. */
@@ -103,6 +111,7 @@ export function usecase1Topology(scenario: Usecase1Scenario, o: Usecase1Options 
     mode: o.mode ?? 'rfc',
     notify,
     pollPeriodMs: o.pollPeriodMs ?? 1,
+    cacheWindows: o.cacheWindows ?? true,
     link,
     listen: o.listen ?? { mode: 'adaptive', spinUs: 50 },
     sampleCount: o.sampleCount ?? 100,

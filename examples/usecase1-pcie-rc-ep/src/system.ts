@@ -49,6 +49,8 @@ export interface Usecase1SystemConfig {
   /** `doorbell` (mainline) or `poll` (the RFC: the EP polls the command register). */
   readonly notify: 'doorbell' | 'poll';
   readonly pollPeriodMs: number;
+  /** The EP keeps per-access outbound windows mapped (see {@link Usecase1Options.cacheWindows}). */
+  readonly cacheWindows: boolean;
   readonly link: PciEpfLinkConfig;
   readonly listen: PciLineListenOptions;
   /** Messages each side of the client sample takes before goodbye. */
@@ -142,6 +144,46 @@ function describeError(e: unknown): NonNullable<OutcomeReport['error']> {
   return { name: String(err.name), code: err.code, causes, message: String(err.message) };
 }
 
+/** The little-endian u32 at the start of a message (its sequence number), without a DataView per message. */
+function seqOf(data: Uint8Array): number {
+  return (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0;
+}
+
+/**
+ * The set of sequence numbers seen, for counting duplicates. Sequence numbers are dense
+ * from 0, so a growable bitmap holds them without a hash-set insert (and its garbage)
+ * per message; the few far-off ones (the requeue scenario's 0x8000_0000 + i) go to a Set.
+ */
+class SeqSet {
+  private static readonly MAX_BITS = 1 << 27; // 16 MiB of bitmap at most
+  private bits = new Uint32Array(1024);
+  private readonly far = new Set<number>();
+  size = 0;
+
+  /** Adds `seq`; false when it was there already. */
+  add(seq: number): boolean {
+    if (seq >= SeqSet.MAX_BITS) {
+      if (this.far.has(seq)) return false;
+      this.far.add(seq);
+      this.size++;
+      return true;
+    }
+    const w = seq >>> 5;
+    if (w >= this.bits.length) {
+      let n = this.bits.length;
+      while (n <= w) n *= 2;
+      const grown = new Uint32Array(n);
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    const m = 1 << (seq & 31);
+    if ((this.bits[w]! & m) !== 0) return false;
+    this.bits[w] = this.bits[w]! | m;
+    this.size++;
+    return true;
+  }
+}
+
 /** Device status names (VIRTIO 1.2 §2.1). */
 function statusNames(s: number): string {
   const names: string[] = [];
@@ -221,6 +263,7 @@ async function endpointSide(ctx: SystemContext<Usecase1SystemConfig>, link: Link
     // A silent endpoint: its function polls the command register once a minute (the longest period it takes).
     notify: silent ? 'poll' : c.notify,
     pollPeriodMs: silent ? 60_000 : c.pollPeriodMs,
+    cacheWindows: c.cacheWindows,
     start: false,
   });
   const fn = ep.fn;
@@ -279,7 +322,7 @@ function watchDevice(device: VhostDevice, step: (t: string) => void): void {
  * the link, whether anything arrived twice.
  */
 function echoService(): RpmsgDriver {
-  const seen = new Set<number>();
+  const seen = new SeqSet();
   let duplicates = 0;
   let backlog = 0;
   const answer = new Uint8Array(16);
@@ -288,7 +331,7 @@ function echoService(): RpmsgDriver {
     idTable: [ECHO_CHANNEL],
     callback(ch, data, src) {
       const ep = ch.endpoint!;
-      const seq = data.length >= 4 ? new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) : -1;
+      const seq = data.length >= 4 ? seqOf(data) : -1;
       let out = data;
       if (seq === STATS_QUERY) {
         const v = new DataView(answer.buffer);
@@ -297,8 +340,7 @@ function echoService(): RpmsgDriver {
         v.setUint32(8, duplicates, true);
         out = answer;
       } else if (seq >= 0) {
-        if (seen.has(seq)) duplicates++;
-        else seen.add(seq);
+        if (!seen.add(seq)) duplicates++;
       }
       // Keep the order: once a reply waits for a TX buffer, every later one waits behind it.
       if (backlog === 0) {
@@ -323,7 +365,7 @@ function echoService(): RpmsgDriver {
 /** The RC's side of the echo channel: pipelined 64-byte messages, each checked on return. */
 class EchoClient {
   channel: RpmsgChannel | undefined;
-  private readonly seen = new Set<number>();
+  private readonly seen = new SeqSet();
   private readonly payload: Uint8Array;
   private nextSeq = 0;
   private inflight = 0;
@@ -399,17 +441,15 @@ class EchoClient {
   }
 
   private receive(data: Uint8Array): void {
-    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    const seq = v.getUint32(0, true);
+    const seq = data.length >= 4 ? seqOf(data) : -1;
     if (seq === STATS_QUERY) {
-      this.onStats?.(v);
+      this.onStats?.(new DataView(data.buffer, data.byteOffset, data.byteLength));
       return;
     }
     let ok = data.length === this.size;
     for (let i = 4; ok && i < data.length; i++) if (data[i] !== (i & 0xff)) ok = false;
     if (!ok) this.corrupt++;
-    if (this.seen.has(seq)) this.duplicates++;
-    else this.seen.add(seq);
+    if (seq >= 0 && !this.seen.add(seq)) this.duplicates++;
     this.received++;
     if (this.inflight > 0) this.inflight--;
     if (this.waiter !== undefined && this.received >= this.waiter.n) {

@@ -17,7 +17,10 @@ export type TopologyMode = 'deterministic' | 'threads';
  * - `sleep`: `Atomics.waitAsync`; the event loop is never blocked.
  * - `poll`: checks the word in a loop for up to `budgetUs` µs of wall time, then yields
  *   to the event loop (`setImmediate`) and goes on: lowest latency, one busy core.
- * - `adaptive`: spins for `spinUs` µs (wall time), then sleeps as `sleep` does.
+ * - `adaptive`: spins for `spinUs` µs (wall time), then sleeps as `sleep` does. A spin
+ *   blocks the thread's event loop, so before it the wait yields once (`setImmediate`) to
+ *   let already-queued work run (often that work sends what the awaited ring answers),
+ *   and it yields again every `budgetUs` µs while it spins.
  *
  * @public
  */

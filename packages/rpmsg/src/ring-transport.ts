@@ -352,6 +352,14 @@ export function vringhDeviceQueue(vrh: Vringh, raise: () => void): RpmsgDeviceQu
   };
 }
 
+/**
+ * Most read messages the device side returns to the driver with one used-index update
+ * during a drain (a quarter of the ring when that is less): large enough to make the
+ * update rare, small enough that the driver, which sends with those same buffers,
+ * never runs dry while the device is still reading.
+ */
+const RX_DONE_BATCH = 32;
+
 /** A descriptor chain of the driver's, held by the device while a message is in it. */
 class ChainBuffer implements RpmsgBuffer {
   bytes: Uint8Array = new Uint8Array(0);
@@ -451,6 +459,10 @@ export class RpmsgVringhTransport implements RpmsgTransport {
   private readonly doneHeads: Uint32Array;
   private readonly doneLens: Uint32Array;
   private doneCount = 0;
+  /** Chains returned mid-drain whose interrupt the drain's last flush still owes. */
+  private unnotified = false;
+  /** Completions returned with one used-index update, at most (see {@link RpmsgVringhTransport.done}). */
+  private readonly doneBatch: number;
   private sink: RpmsgTransportSink | undefined;
   private waiting = false;
   private draining = false;
@@ -482,6 +494,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     this.rxSlots = new Array<ChainBuffer | undefined>(this.rxq.num).fill(undefined);
     this.doneHeads = new Uint32Array(this.rxq.num);
     this.doneLens = new Uint32Array(this.rxq.num);
+    this.doneBatch = Math.max(1, Math.min(RX_DONE_BATCH, this.rxq.num >>> 2));
     // No kicks for vq0 unless a sender waits for the driver's RX buffers.
     this.txq.disableCb();
   }
@@ -593,16 +606,26 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     this.doneHeads[this.doneCount] = head;
     this.doneLens[this.doneCount] = 0;
     this.doneCount++;
-    if (this.doneCount === this.doneHeads.length) this.flushRx();
+    // A drain lasts as long as the driver keeps sending (up to a ring's worth): holding
+    // every read message until its end would starve the driver of TX buffers, since
+    // they are the very buffers it sends with. Return them in bounded batches.
+    // The interrupt (if the driver wants one) waits for the drain's end, as before.
+    if (this.doneCount >= this.doneBatch) this.flushRx(this.draining === false);
   }
 
-  private flushRx(): void {
-    if (this.doneCount === 0) return;
+  private flushRx(notify = true): void {
     const n = this.doneCount;
+    if (n === 0 && !(notify && this.unnotified)) return;
     this.doneCount = 0;
     try {
-      this.rxq.putBufs(this.doneHeads, this.doneLens, n);
-      this.rxq.notify();
+      if (n > 0) {
+        this.rxq.putBufs(this.doneHeads, this.doneLens, n);
+        this.unnotified = true;
+      }
+      if (notify) {
+        this.unnotified = false;
+        this.rxq.notify();
+      }
     } catch (e) {
       this.fault(e);
     }

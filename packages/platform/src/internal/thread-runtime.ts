@@ -80,13 +80,28 @@ export class ThreadLine extends LineBase {
       }
     }
     if (m.mode === 'adaptive' && m.spinMs > 0) {
+      // A spin blocks this thread's event loop. What we wait for is often the answer to
+      // something this thread has queued but not yet run (a promise continuation or an
+      // immediate that sends the next message), so let the loop run that first: spinning
+      // before it would only burn the whole spin and then sleep. The spin itself yields
+      // every budgetMs for the same reason.
+      await yieldToLoop();
       const until = Math.min(performance.now() + m.spinMs, deadline);
-      do {
+      let slice = performance.now() + m.budgetMs;
+      for (;;) {
         if (Atomics.load(a, w) !== seen) {
           this.bump(L.LINE_SPIN_HITS);
           return 'ok';
         }
-      } while (performance.now() < until);
+        const t = performance.now();
+        if (t >= until) break;
+        if (t >= slice) {
+          await yieldToLoop();
+          const c = check();
+          if (c !== undefined) return c;
+          slice = performance.now() + m.budgetMs;
+        }
+      }
     }
     const recheckMs = this.rt.recheckMs;
     for (;;) {
