@@ -20,7 +20,7 @@ import {
   type VirtioPciEpf,
 } from '@x/transport-pci-epf';
 import { PCI_EPF_LINES, PCI_EPF_REGIONS } from '@x/transport-pci-epf/testing';
-import { rpmsgClientSample } from './sample.js';
+import { rpmsgClientSample } from '@x/example-rpmsg-client-sample/sample';
 
 /** The channel the stream and the round trips use (an echo service on the EP). */
 export const ECHO_CHANNEL = 'rpmsg-uc1-echo';

@@ -10,7 +10,7 @@ import { VirtioBus } from '@x/virtio-core';
 import { RPMSG_ADDR_ANY, RpmsgConfigFs, VhostRpmsgBus, VirtioRpmsgBus, isRpmsgError, type RpmsgChannel, type RpmsgDriver, type RpmsgVirtproc } from '@x/rpmsg';
 import { startNtbEpfFunction, startNtbVhostSide, startNtbVirtioSide, type NtbBridgeLink, type NtbLine, type NtbLineListenOptions, type NtbPairLink } from '@x/transport-ntb';
 import { NTB_SYSTEM_LINES } from '@x/transport-ntb/testing';
-import { rpmsgClientSample } from './sample.js';
+import { rpmsgClientSample } from '@x/example-rpmsg-client-sample/sample';
 
 /** The echo channel the stream uses (announced by HOST2). */
 export const ECHO_CHANNEL = 'rpmsg-uc2-echo';
