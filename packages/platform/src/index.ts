@@ -23,6 +23,7 @@ export {
   type SystemStatus,
 } from './control.js';
 export { Topology } from './topology.js';
+export { LocalLine, systemClock, type Clock, type LocalLineListener } from './local.js';
 export type {
   CrashEvent,
   DeterministicScheduler,

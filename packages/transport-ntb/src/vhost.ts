@@ -55,7 +55,7 @@ export type NtbVhostEvent =
 export interface NtbVhostOptions {
   /** The NTB device of this (the vhost) host. */
   readonly dev: NtbDev;
-  /** The host's clock. Default {@link systemClock}. */
+  /** The host's clock. Default `systemClock`. */
   readonly clock?: NtbClock;
   /** Name of the `vhost-transport/<name>` item and the device's parent. Default: the NTB device's name. */
   readonly name?: string;

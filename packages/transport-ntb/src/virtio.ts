@@ -45,7 +45,7 @@ export interface NtbVirtioOptions {
   readonly dev: NtbDev;
   /** Registers a virtio device here at each handshake (the RFC's `register_virtio_device`). Without it, use {@link NtbVirtio.ops}. */
   readonly bus?: VirtioBus;
-  /** The host's clock. Default {@link systemClock}. */
+  /** The host's clock. Default `systemClock`. */
   readonly clock?: NtbClock;
   /** Name of the virtio devices it registers. */
   readonly name?: string;

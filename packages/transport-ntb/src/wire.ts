@@ -1,3 +1,8 @@
+import { LocalLine as LocalNtbLine, type Clock as NtbClock } from '@x/platform';
+
+// The clock and the in-thread line are @x/platform's; they keep their NTB names here.
+export { LocalLine as LocalNtbLine, systemClock, type Clock as NtbClock } from '@x/platform';
+
 // Interrupt wires and clocks. Two hosts meet only in bytes and in interrupt lines: a
 // line is a counter somebody rings and somebody listens to. `@x/platform`'s `Line` has
 // this shape, so a system in a topology passes `ctx.line(name)`; `SharedNtbLine` is the
@@ -39,131 +44,6 @@ export interface NtbLine {
   listen(handler: (rings: number) => void | Promise<void>, options?: NtbLineListenOptions): NtbLineListener;
 }
 
-/**
- * A host's clock: its pollers, retries and timeouts use nothing else, so a host runs on
- * wall time ({@link systemClock}) or on the clock of an `@x/platform` system
- * (`SystemContext` has this shape: virtual time in its deterministic mode).
- *
- * @public
- */
-export interface NtbClock {
-  /** Milliseconds on this clock. */
-  now(): number;
-  /** Calls `callback` after `ms` milliseconds (0: as soon as the event loop turns). Returns a cancel function. */
-  setTimer(ms: number, callback: () => void): () => void;
-}
-
-/**
- * Wall-clock {@link NtbClock}: `performance.now()`, `setImmediate` for 0 ms and
- * `setTimeout` otherwise. Every timer a host sets is cancelled when it closes.
- *
- * @public
- */
-export const systemClock: NtbClock = Object.freeze({
-  now: () => performance.now(),
-  setTimer(ms: number, callback: () => void): () => void {
-    if (!(ms > 0)) {
-      const i = setImmediate(callback);
-      return () => clearImmediate(i);
-    }
-    const t = setTimeout(callback, ms);
-    return () => clearTimeout(t);
-  },
-});
-
-interface LocalListener {
-  readonly handler: (rings: number) => void | Promise<void>;
-  seen: number;
-  closed: boolean;
-  scheduled: ReturnType<typeof setImmediate> | undefined;
-  running: boolean;
-}
-
-/**
- * An in-thread {@link NtbLine}: a ring counter whose listeners run as queued tasks
- * (`setImmediate`), after the code that rang returns — never inside it, as an interrupt
- * is never taken inside the instruction that raised it. A handler that throws or
- * rejects is recorded in {@link LocalNtbLine.errors}, not rethrown.
- *
- * @public
- */
-export class LocalNtbLine implements NtbLine {
-  /** The line's name, for messages. */
-  readonly name: string;
-  /** Handler failures, oldest first. */
-  readonly errors: unknown[] = [];
-  #count = 0;
-  readonly #listeners = new Set<LocalListener>();
-
-  constructor(name = 'line') {
-    this.name = name;
-  }
-
-  /** Rings so far, modulo 2^32. */
-  get count(): number {
-    return this.#count;
-  }
-
-  /** True when no delivery is queued or running. */
-  get idle(): boolean {
-    for (const l of this.#listeners) if (l.scheduled !== undefined || l.running) return false;
-    return true;
-  }
-
-  /** {@inheritDoc NtbLine.ring} */
-  ring(): void {
-    this.#count = (this.#count + 1) >>> 0;
-    for (const l of this.#listeners) this.#schedule(l);
-  }
-
-  /** {@inheritDoc NtbLine.listen} */
-  listen(handler: (rings: number) => void | Promise<void>, _options?: NtbLineListenOptions): NtbLineListener {
-    if (typeof handler !== 'function') throw new TypeError('handler must be a function');
-    // Rings made before the listener existed are seen once, as a latched interrupt is.
-    const l: LocalListener = { handler, seen: 0, closed: false, scheduled: undefined, running: false };
-    this.#listeners.add(l);
-    if (this.#count !== 0) this.#schedule(l);
-    return {
-      close: () => {
-        l.closed = true;
-        if (l.scheduled !== undefined) clearImmediate(l.scheduled);
-        l.scheduled = undefined;
-        this.#listeners.delete(l);
-      },
-    };
-  }
-
-  #schedule(l: LocalListener): void {
-    if (l.scheduled !== undefined || l.closed || l.running) return;
-    l.scheduled = setImmediate(() => this.#run(l));
-  }
-
-  #run(l: LocalListener): void {
-    l.scheduled = undefined;
-    if (l.closed) return;
-    const n = (this.#count - l.seen) >>> 0;
-    if (n === 0) return;
-    l.seen = this.#count;
-    l.running = true;
-    const done = (): void => {
-      l.running = false;
-      if (!l.closed && l.seen !== this.#count) this.#schedule(l);
-    };
-    try {
-      const r = l.handler(n);
-      if (r !== undefined && typeof (r as Promise<void>).then === 'function') {
-        (r as Promise<void>).then(done, (e: unknown) => {
-          this.errors.push(e);
-          done();
-        });
-        return;
-      }
-    } catch (e) {
-      this.errors.push(e);
-    }
-    done();
-  }
-}
 
 // Atomics.waitAsync is ES2024; Node 20 has it, the ES2022 lib does not declare it.
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };

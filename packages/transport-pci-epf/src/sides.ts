@@ -28,7 +28,7 @@ export interface PciEpfEndpointOptions {
   readonly link: PciEpfLink;
   /** The link's wires. */
   readonly lines: PciEpfLines;
-  /** The endpoint's clock. Default {@link systemClock}. */
+  /** The endpoint's clock. Default `systemClock`. */
   readonly clock?: PciClock;
   /** The protocol. Default `rfc`. */
   readonly mode?: PciEpfMode;
@@ -125,7 +125,7 @@ export interface PciEpfHostOptions {
   readonly link: PciEpfLink;
   /** The link's wires. */
   readonly lines: PciEpfLines;
-  /** The root complex's clock. Default {@link systemClock}. */
+  /** The root complex's clock. Default `systemClock`. */
   readonly clock?: PciClock;
   /** Registers the virtio device here (a matching driver probes). */
   readonly virtioBus?: VirtioBus;
@@ -215,7 +215,7 @@ export async function startPciEpfHost(options: PciEpfHostOptions): Promise<PciEp
 export interface LocalPciEpfLink {
   /** The link. */
   readonly link: PciEpfLink;
-  /** In-thread wires ({@link LocalLine}). */
+  /** In-thread wires (`LocalLine`). */
   readonly lines: PciEpfLines & { readonly toRc: LocalLine; readonly toEp: LocalLine };
 }
 

@@ -240,7 +240,7 @@ export interface PciEpcOptions {
   readonly link: PciEpfLink;
   /** The link's wires. */
   readonly lines: PciEpfLines;
-  /** The EP's clock (DMA engine). Default {@link systemClock}. */
+  /** The EP's clock (DMA engine). Default `systemClock`. */
   readonly clock?: PciClock;
   /** DMA descriptors processed per engine tick. Default 16. */
   readonly dmaBurst?: number;

@@ -104,7 +104,7 @@ export interface PciRootComplexOptions {
   readonly link: PciEpfLink;
   /** The link's wires. */
   readonly lines: PciEpfLines;
-  /** The RC's clock. Default {@link systemClock}. */
+  /** The RC's clock. Default `systemClock`. */
   readonly clock?: PciClock;
   /** Called for every register access (a bring-up trace). */
   readonly trace?: (event: PciTraceEvent) => void;

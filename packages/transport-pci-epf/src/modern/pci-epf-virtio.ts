@@ -61,7 +61,7 @@ export interface PciEpfVirtioModernOptions {
   readonly pollPeriodMs?: number;
   /** Use the controller's doorbell for the notification area when it has one. Default true. */
   readonly useDoorbell?: boolean;
-  /** The endpoint's clock (the ring poller). Default {@link systemClock}. */
+  /** The endpoint's clock (the ring poller). Default `systemClock`. */
   readonly clock?: PciClock;
 }
 

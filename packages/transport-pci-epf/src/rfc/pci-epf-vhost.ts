@@ -72,7 +72,7 @@ export interface PciEpfVhostOptions {
   readonly irqVectors?: number;
   /** Bytes of device configuration the device defines (≤ 1024). Default 0 (rpmsg has none). */
   readonly configSize?: number;
-  /** The endpoint's clock (the poller). Default {@link systemClock}. */
+  /** The endpoint's clock (the poller). Default `systemClock`. */
   readonly clock?: PciClock;
 }
 
