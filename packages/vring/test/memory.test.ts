@@ -107,7 +107,7 @@ describe('ArrayBufferMemory: little-endian accessors (§1.4: every leNN field is
 });
 
 describe('ArrayBufferMemory: bulk length checks', () => {
-  // Was a bug (.notes/vring-bugs.md #3, fixed): a negative length passes every check and is a silent no-op.
+  // Regression (a bug the test suite found, fixed): a negative length passes every check and is a silent no-op.
   it('read / write refuse a negative length (RangeError)', () => {
     const mem = new ArrayBufferMemory(new ArrayBuffer(16));
     expect(() => mem.read(0, new Uint8Array(4), 0, -1)).toThrow(RangeError);
@@ -428,7 +428,7 @@ describe('RegionMemory: bus ranges mapped onto other memories (PCIe outbound win
     for (const alignment of [0, 3, 0x1800, 2 ** 31, -2, 1.5]) expect(() => new RegionMemory({ alignment })).toThrow(RangeError);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): maxRegions is not validated; NaN even means "no limit".
+  // Regression (a bug the test suite found, fixed): maxRegions is not validated; NaN even means "no limit".
   it('refuses a maxRegions that is not a positive integer (RangeError)', () => {
     for (const maxRegions of [-1, Number.NaN, 1.5, 0]) expect(() => new RegionMemory({ maxRegions })).toThrow(RangeError);
   });

@@ -228,7 +228,7 @@ describe('adding buffers (§2.7.13.1, Linux virtqueue_add_sgs)', () => {
     expect(vq.pending).toBe(0);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): addBuf checks only 0 ≤ addr ≤ 2^53 − 1 and 0 ≤ len ≤ 2^32 − 1,
+  // Regression (a bug the test suite found, fixed): addBuf checks only 0 ≤ addr ≤ 2^53 − 1 and 0 ≤ len ≤ 2^32 − 1,
   // so a fractional address or length is truncated into the descriptor (and the used-length
   // check then compares against the untruncated 1.5), and a string address is coerced.
   it('addBuf / addOutbuf / addInbuf refuse a fractional address or length (RangeError)', () => {
@@ -243,13 +243,13 @@ describe('adding buffers (§2.7.13.1, Linux virtqueue_add_sgs)', () => {
     expect(() => vq.addOutbuf(String(DATA) as unknown as number, 1, 'x')).toThrow(TypeError);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): addSgs checks Number.isInteger(sg.addr) but not sg.len.
+  // Regression (a bug the test suite found, fixed): addSgs checks Number.isInteger(sg.addr) but not sg.len.
   it('addSgs refuses a fractional segment length (RangeError)', () => {
     const { vq } = rig();
     expect(() => vq.addSgs([{ addr: DATA, len: 2.5 }], 0, 1, 'x')).toThrow(RangeError);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): the indirect area is not checked against the ring, so
+  // Regression (a bug the test suite found, fixed): the indirect area is not checked against the ring, so
   // indirect tables would be written over the descriptor table / rings.
   it('refuses an indirect area that overlaps the ring (RangeError)', () => {
     const mem = new ArrayBufferMemory(new ArrayBuffer(0x2_0000), { base: BASE });

@@ -408,7 +408,7 @@ describe('the used ring (§2.7.8, Linux vringh_complete / vringh_complete_multi)
     expect(dv.getUint16(U + 2, true)).toBe(5);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): addUsed stores `len >>> 0`, so −1 becomes 0xffffffff and
+  // Regression (a bug the test suite found, fixed): addUsed stores `len >>> 0`, so −1 becomes 0xffffffff and
   // 2^32 becomes 0 in the used element, and a fractional head passes the range check.
   it('addUsed refuses a len outside [0, 2^32 − 1] and a fractional head (RangeError)', () => {
     const { vrh } = rig();
@@ -417,7 +417,7 @@ describe('the used ring (§2.7.8, Linux vringh_complete / vringh_complete_multi)
     expect(() => vrh.addUsed(1.5, 0)).toThrow(RangeError);
   });
 
-  // Was a bug (.notes/vring-bugs.md #3, fixed): completeMany(heads, lens, count) with count > heads.length
+  // Regression (a bug the test suite found, fixed): completeMany(heads, lens, count) with count > heads.length
   // writes the first elements, counts them as pending, then throws on heads[k] === undefined;
   // the next flushUsed publishes the half-written batch.
   it('completeMany with a count beyond the arrays throws before writing anything', () => {
