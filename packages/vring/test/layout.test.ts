@@ -229,7 +229,7 @@ describe('validateLayout (§2.7 alignment and size rules) → BAD_LAYOUT', () =>
     }
   });
 
-  // Was .notes/vring-bugs.md #1. desc = 2^53 − 16 is 16-aligned, but with N = 2 the table
+  // Regression: desc = 2^53 − 16 is 16-aligned, but with N = 2 the table
   // is [2^53 − 16, 2^53 + 16): descriptor 1 would sit at 2^53, which a JS number cannot hold exactly.
   it('rejects a descriptor table or available ring that runs past 2^53 − 1', () => {
     expect(codeOf(() => validateLayout({ num: 2, desc: 2 ** 53 - 16, avail: 0, used: 64 }))).toBe('BAD_LAYOUT');

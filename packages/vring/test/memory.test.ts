@@ -194,7 +194,7 @@ describe('ArrayBufferMemory: base addresses and byteOffset / byteLength windows'
     expect(() => new ArrayBufferMemory(new ArrayBuffer(48), { base: MAX_BUS_ADDR - 31 })).toThrow(RangeError);
   });
 
-  // Was .notes/vring-bugs.md #2: (2^53 − 15) + 16 = 2^53 + 1 rounds to 2^53 in floating
+  // Regression: (2^53 − 15) + 16 = 2^53 + 1 rounds to 2^53 in floating
   // point, so a sum-based check let a memory end at 2^53 and read8(2^53) serve a byte.
   it('refuses a memory whose last byte would be above 2^53 − 1 (no rounding at the top)', () => {
     const buf = new ArrayBuffer(16);
@@ -468,7 +468,7 @@ describe('RegionMemory: bus ranges mapped onto other memories (PCIe outbound win
     expect(rm.regions).toEqual([]);
   });
 
-  // Was .notes/vring-bugs.md #2: (2^53 − 1) + 2 rounds to 2^53, so a sum-based check let a
+  // Regression: (2^53 − 1) + 2 rounds to 2^53, so a sum-based check let a
   // region reach 2^53.
   it('refuses a region whose last byte would be above 2^53 − 1 (no rounding at the top)', () => {
     const { target } = backing();
