@@ -40,3 +40,4 @@ export type {
   VirtioProbeFailedEvent,
   VirtioRemoveEvent,
 } from './events.js';
+export { VIRTIO_MMIO, VIRTIO_MMIO_INT, VIRTIO_MMIO_MAGIC, VIRTIO_MMIO_VERSION } from './mmio.js';

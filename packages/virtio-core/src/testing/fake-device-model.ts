@@ -1,65 +1,16 @@
 import { Vringh, VringIov, vringModernLayout, type GuestMemory } from '@x/vring';
-import { VIRTIO_CONFIG_S, VIRTIO_F, type VirtioDeviceId } from '@x/virtio-core';
+import { VIRTIO_CONFIG_S, VIRTIO_F, VIRTIO_MMIO, VIRTIO_MMIO_MAGIC, type VirtioDeviceId } from '@x/virtio-core';
 
 /**
- * Register offsets of the fake's register block. They are the virtio-mmio layout
- * (VIRTIO 1.2 §4.2.2), so the fake reads like a real transport.
+ * Register offsets of the fake's register block: the virtio-mmio layout
+ * (`VIRTIO_MMIO` of the main entry, VIRTIO 1.2 §4.2.2), so the fake reads like a real
+ * transport.
  *
  * @public
  */
-export const FAKE_REG = {
-  /** `MagicValue`, reads 0x74726976 ("virt"). */
-  MAGIC_VALUE: 0x000,
-  /** `Version`, reads 2. */
-  VERSION: 0x004,
-  /** `DeviceID`. */
-  DEVICE_ID: 0x008,
-  /** `VendorID`. */
-  VENDOR_ID: 0x00c,
-  /** `DeviceFeatures`: 32 bits of the device features, selected by DEVICE_FEATURES_SEL. */
-  DEVICE_FEATURES: 0x010,
-  /** `DeviceFeaturesSel`. */
-  DEVICE_FEATURES_SEL: 0x014,
-  /** `DriverFeatures`: 32 bits of the accepted features, selected by DRIVER_FEATURES_SEL. */
-  DRIVER_FEATURES: 0x020,
-  /** `DriverFeaturesSel`. */
-  DRIVER_FEATURES_SEL: 0x024,
-  /** `QueueSel`. */
-  QUEUE_SEL: 0x030,
-  /** `QueueNumMax`: 0 when the selected queue does not exist. */
-  QUEUE_NUM_MAX: 0x034,
-  /** `QueueNum`. */
-  QUEUE_NUM: 0x038,
-  /** `QueueReady`. */
-  QUEUE_READY: 0x044,
-  /** `QueueNotify`: the doorbell; write the queue index. */
-  QUEUE_NOTIFY: 0x050,
-  /** `InterruptStatus`: bit 0 used buffer, bit 1 configuration change. */
-  INTERRUPT_STATUS: 0x060,
-  /** `InterruptACK`. */
-  INTERRUPT_ACK: 0x064,
-  /** `Status`: the device status byte; writing 0 resets. */
-  STATUS: 0x070,
-  /** `QueueDescLow`. */
-  QUEUE_DESC_LOW: 0x080,
-  /** `QueueDescHigh`. */
-  QUEUE_DESC_HIGH: 0x084,
-  /** `QueueDriverLow` (avail ring). */
-  QUEUE_DRIVER_LOW: 0x090,
-  /** `QueueDriverHigh`. */
-  QUEUE_DRIVER_HIGH: 0x094,
-  /** `QueueDeviceLow` (used ring). */
-  QUEUE_DEVICE_LOW: 0x0a0,
-  /** `QueueDeviceHigh`. */
-  QUEUE_DEVICE_HIGH: 0x0a4,
-  /** `ConfigGeneration`. */
-  CONFIG_GENERATION: 0x0fc,
-  /** Device configuration space starts here. */
-  CONFIG: 0x100,
-} as const;
+export const FAKE_REG = VIRTIO_MMIO;
 
-/** virtio-mmio `MagicValue`: "virt" read as a little-endian u32 = 0x74726976 (§4.2.2). */
-const MAGIC = 0x74726976;
+const MAGIC = VIRTIO_MMIO_MAGIC;
 /** InterruptStatus bits (§4.2.2). */
 const INT_VRING = 1;
 const INT_CONFIG = 2;
