@@ -9,8 +9,18 @@ import { Extractor, ExtractorConfig } from '@microsoft/api-extractor';
 
 const local = process.argv.includes('--local');
 // Optional package directory names: `node scripts/api-report.mjs --local vring rpmsg`.
-const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+// `packages/rpmsg` and `packages/rpmsg/` are accepted too; an unknown name is an error.
+const only = process.argv
+  .slice(2)
+  .filter((a) => !a.startsWith('--'))
+  .map((a) => a.replace(/^packages\//, '').replace(/\/+$/, ''));
 const root = resolve(import.meta.dirname, '..');
+for (const name of only) {
+  if (!existsSync(join(root, 'packages', name, 'api-extractor.json'))) {
+    console.error(`api: no package directory packages/${name} with an api-extractor.json`);
+    process.exit(2);
+  }
+}
 let failed = 0;
 for (const dir of readdirSync(join(root, 'packages')).sort()) {
   const pkgDir = join(root, 'packages', dir);

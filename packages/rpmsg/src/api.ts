@@ -227,6 +227,16 @@ export interface RpmsgVirtprocOptions {
   bindOnFirstMessage?: boolean;
 }
 
+/** Options of `RpmsgVirtproc.close`. @public */
+export interface RpmsgCloseOptions {
+  /**
+   * The link was lost rather than closed in order: `true`, or the transport's error
+   * (kept as the `cause`). Waiting sends, and every later call on the virtproc and the
+   * endpoints this close destroys, then fail with `LINK_DOWN` instead of `CLOSED`.
+   */
+  linkDown?: unknown;
+}
+
 /** Counters of one virtproc. @public */
 export interface RpmsgVirtprocStats {
   /** Messages delivered to an endpoint. */

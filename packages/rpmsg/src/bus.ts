@@ -1,6 +1,6 @@
 /// <reference types="node" preserve="true" />
 import { EventEmitter } from 'node:events';
-import type { RpmsgDriver, RpmsgVirtprocOptions } from './api.js';
+import type { RpmsgCloseOptions, RpmsgDriver, RpmsgVirtprocOptions } from './api.js';
 import { RpmsgError } from './errors.js';
 import type { RpmsgTransport } from './transport.js';
 import { RpmsgVirtproc } from './virtproc.js';
@@ -85,12 +85,16 @@ export class RpmsgBus extends EventEmitter<RpmsgBusEvents> {
     return vp;
   }
 
-  /** For bus implementations: closes a link's core and announces it with `virtprocRemoved`. */
-  protected closeVirtproc(vp: RpmsgVirtproc): void {
+  /**
+   * For bus implementations: closes a link's core and announces it with
+   * `virtprocRemoved`. Give `options.linkDown` when the link was lost, so pending
+   * sends fail with `LINK_DOWN`.
+   */
+  protected closeVirtproc(vp: RpmsgVirtproc, options?: RpmsgCloseOptions): void {
     const i = this.#virtprocs.indexOf(vp);
     if (i < 0) return;
     this.#virtprocs.splice(i, 1);
-    vp.close();
+    vp.close(options);
     this.emit('virtprocRemoved', vp);
   }
 }

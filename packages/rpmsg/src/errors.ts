@@ -14,6 +14,13 @@ export type RpmsgErrorCode =
   | 'ABORTED'
   /** The endpoint, channel or virtproc was closed or destroyed. */
   | 'CLOSED'
+  /**
+   * The link to the other side was lost (an NTB link down, a surprise removal): the
+   * virtproc went away under the call. `cause` is the transport's error (e.g. the NTB
+   * transport's `LINK_DOWN`). Nothing was sent; after the link comes back up a new
+   * virtproc carries traffic (Linux: the rpmsg device is removed, sends fail -ENODEV).
+   */
+  | 'LINK_DOWN'
   /** A source or destination address is RPMSG_ADDR_ANY where a real address is needed (Linux -EINVAL). */
   | 'BAD_ADDRESS'
   /** The requested local address already has an endpoint (Linux idr_alloc -ENOSPC). */

@@ -48,6 +48,7 @@ export type {
   RpmsgStreamOptions,
   RpmsgVirtprocEvents,
   RpmsgVirtprocOptions,
+  RpmsgCloseOptions,
   RpmsgVirtprocStats,
 } from './api.js';
 export { RpmsgVirtproc } from './virtproc.js';

@@ -168,6 +168,9 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
     const vp = link.virtproc;
     link.virtproc = undefined;
     link.transport = undefined;
-    if (vp !== undefined) this.closeVirtproc(vp);
+    // A ring its transport took away for a lost link (VhostVirtqueue.lostBy): pending
+    // sends fail with LINK_DOWN and that cause, not CLOSED.
+    const lost = link.vqs.find((vq) => vq.lostBy !== undefined)?.lostBy;
+    if (vp !== undefined) this.closeVirtproc(vp, lost === undefined ? undefined : { linkDown: lost });
   }
 }

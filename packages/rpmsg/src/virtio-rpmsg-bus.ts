@@ -1,4 +1,4 @@
-import type { Virtqueue } from '@x/vring';
+import { isVringError, type Virtqueue } from '@x/vring';
 import { VIRTIO_DEV_ANY_ID, type VirtioBuffer, type VirtioDevice, type VirtioDeviceId, type VirtioDriver } from '@x/virtio-core';
 import { RpmsgBus, type RpmsgBusOptions } from './bus.js';
 import { RpmsgVirtqueueTransport } from './ring-transport.js';
@@ -134,9 +134,13 @@ export class VirtioRpmsgBus extends RpmsgBus implements VirtioDriver {
 
   async #teardown(dev: VirtioDevice, link: Link): Promise<void> {
     this.#links.delete(dev);
+    // A queue the transport broke (VringError BROKEN: a link down, a surprise removal,
+    // a doorbell that could not ring; Linux virtio_break_device) means the link was
+    // lost, not closed in order: pending sends fail with LINK_DOWN and the cause.
+    const lost = dev.vqs?.find((vq) => isVringError(vq.brokenBy, 'BROKEN'))?.brokenBy;
     // The device stops using the rings and buffers first (Linux virtio_reset_device).
     await dev.reset();
-    if (link.virtproc !== undefined) this.closeVirtproc(link.virtproc);
+    if (link.virtproc !== undefined) this.closeVirtproc(link.virtproc, lost === undefined ? undefined : { linkDown: lost.cause ?? lost });
     link.virtproc = undefined;
     link.transport = undefined;
     if (link.buffer !== undefined) await dev.freeBuffer(link.buffer);

@@ -8,6 +8,7 @@ import type {
   RpmsgEndpointOptions,
   RpmsgVirtprocEvents,
   RpmsgVirtprocOptions,
+  RpmsgCloseOptions,
   RpmsgVirtprocStats,
 } from './api.js';
 import { RpmsgError } from './errors.js';
@@ -151,9 +152,12 @@ export class RpmsgVirtproc extends EventEmitter<RpmsgVirtprocEvents> {
   /**
    * Tears the link's rpmsg state down without sending anything (the link is going
    * away): removes channels (drivers' `remove`), destroys endpoints, fails waiting
-   * sends with CLOSED and detaches from the transport.
+   * sends with CLOSED — or with LINK_DOWN when `options.linkDown` says the link was
+   * lost, which later calls on this virtproc and its endpoints also get — and detaches
+   * from the transport.
    */
-  close(): void {
-    this.#core.close();
+  close(options?: RpmsgCloseOptions): void {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options must be an object');
+    this.#core.close(options?.linkDown === undefined || options.linkDown === false ? undefined : { cause: options.linkDown === true ? undefined : options.linkDown });
   }
 }

@@ -372,6 +372,35 @@ describe('buffer exhaustion (Linux rpmsg_send waits up to 15 s; rpmsg_trysend fa
     await expect(tx.send('y')).rejects.toMatchObject({ code: 'CLOSED' });
     close();
   });
+
+  it('close({ linkDown }) (issue 6: a lost link): waiting sends and later calls fail with LINK_DOWN carrying the cause; an endpoint its owner destroyed before stays CLOSED', async () => {
+    const { held, tx, driver, close } = holding();
+    const gone = driver.createEndpoint({});
+    gone.destroy();
+    for (let i = 0; i < 16; i++) await tx.send(`m${i}`);
+    await until(() => held.length === 16);
+    const waiting = tx.send('x');
+    await until(() => tx.stats.txWaits === 1);
+    const cause = new Error('the NTB link went down');
+    driver.close({ linkDown: cause });
+    const e = await waiting.then(() => undefined, (x: unknown) => x);
+    expect(isRpmsgError(e, 'LINK_DOWN')).toBe(true);
+    expect((e as Error).cause).toBe(cause);
+    // Later calls on the endpoint the lost link destroyed, and on the virtproc, say why too.
+    await expect(tx.send('y')).rejects.toMatchObject({ code: 'LINK_DOWN', cause });
+    expect(() => tx.trySend('y')).toThrow(expect.objectContaining({ code: 'LINK_DOWN' }));
+    expect(() => driver.createEndpoint({})).toThrow(expect.objectContaining({ code: 'LINK_DOWN' }));
+    // Destroyed by its owner before the link went: an orderly CLOSED.
+    await expect(gone.send('z')).rejects.toMatchObject({ code: 'CLOSED' });
+    // { linkDown: true } when the transport has no error to give; a wrong options type is refused.
+    const other = createRpmsgPair();
+    const ep = other.driver.createEndpoint({ dst: 0x400 });
+    other.driver.close({ linkDown: true });
+    await expect(ep.send('w')).rejects.toMatchObject({ code: 'LINK_DOWN' });
+    expect(() => other.device.close(7 as never)).toThrow(TypeError);
+    other.close();
+    close();
+  });
 });
 
 describe('zero copy (OpenAMP rpmsg_get_tx_payload_buffer / rpmsg_send_nocopy / rpmsg_hold_rx_buffer)', () => {

@@ -139,6 +139,28 @@ describe('VhostRpmsgBus (RFC patch 14) over the vhost-core fake transport', () =
     t.dispose();
   });
 
+  it('rings its transport took away for a lost link (VhostVirtqueue.detach(reason)) make the reset a link down: calls fail with LINK_DOWN and that cause (issue 6)', async () => {
+    const { rpmsg, device, t } = await setup();
+    const first = await virtioSide(t);
+    const vp = rpmsg.virtprocOf(device)!;
+    const ept = vp.createEndpoint({ dst: 0x400 });
+    const linkDown = Object.assign(new Error('the NTB link went down'), { code: 'LINK_DOWN' });
+    // What @x/transport-ntb does at link down: detach the rings with its error, then reset the device.
+    for (const vq of device.vqs) vq.detach(linkDown);
+    await t.peer.reset();
+    first.vp.close();
+    expect(rpmsg.virtprocOf(device)).toBeUndefined();
+    await expect(ept.send('after')).rejects.toMatchObject({ code: 'LINK_DOWN', cause: linkDown });
+    // An orderly reset of the next link is CLOSED again (attach cleared lostBy).
+    const second = await virtioSide(t);
+    const vp2 = rpmsg.virtprocOf(device)!;
+    const ept2 = vp2.createEndpoint({ dst: 0x400 });
+    await t.peer.reset();
+    second.vp.close();
+    await expect(ept2.send('after')).rejects.toMatchObject({ code: 'CLOSED' });
+    t.dispose();
+  });
+
   it('with requireAs, a driver without F_AS is refused at FINALIZE_FEATURES (as the RFC); by default F_NS alone works', async () => {
     const strict = await setup({ requireAs: true });
     const peer = strict.t.peer;

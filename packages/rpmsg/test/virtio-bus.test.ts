@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { VIRTIO_F, VirtioBus, featuresFromBits } from '@x/virtio-core';
 import { FakeVirtioTransport } from '@x/virtio-core/testing';
 import { RPMSG_NS_ADDR, VIRTIO_RPMSG_F, VirtioRpmsgBus, type RpmsgVirtproc } from '@x/rpmsg';
+import { VringError } from '@x/vring';
 import { text, until } from './helpers.js';
 
 /**
@@ -94,6 +95,42 @@ describe('VirtioRpmsgBus (Linux virtio_rpmsg_bus.c) over the virtio-core fake tr
     await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
     expect(removed).toEqual([vp]);
     expect(vp.closed).toBe(true);
+    t.dispose();
+  });
+
+  it('a device removed with queues its transport broke (a link down, Linux virtio_break_device) fails waiting sends with LINK_DOWN and the transport cause (issue 6)', async () => {
+    const { t, vbus, dev, ups } = await setup({ bus: { numBufs: 4 } });
+    const vp = ups[0]!;
+    const held: Uint8Array[] = [];
+    const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
+    const a = vp.createEndpoint({ dst: b.addr });
+    for (let i = 0; i < 8; i++) await a.send(`x${i}`);
+    await until(() => held.length === 4, 5000);
+    const waiting = a.send('stuck');
+    await until(() => a.stats.txWaits === 1);
+    // What a transport does at link down (as @x/transport-ntb): break the queues with its error as cause.
+    const linkDown = Object.assign(new Error('the NTB link went down'), { code: 'LINK_DOWN' });
+    const svq = dev.vqs![1]!;
+    svq.brokenBy = new VringError('BROKEN', `${svq.name}: link down`, { cause: linkDown });
+    await vbus.unregisterDevice(dev);
+    await expect(waiting).rejects.toMatchObject({ code: 'LINK_DOWN', cause: linkDown });
+    await expect(a.send('later')).rejects.toMatchObject({ code: 'LINK_DOWN', cause: linkDown });
+    t.dispose();
+  });
+
+  it('a queue broken by a hostile ring (not by its transport) is no link down: waiting sends fail CLOSED', async () => {
+    const { t, vbus, dev, ups } = await setup({ bus: { numBufs: 4 } });
+    const vp = ups[0]!;
+    const held: Uint8Array[] = [];
+    const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
+    const a = vp.createEndpoint({ dst: b.addr });
+    for (let i = 0; i < 8; i++) await a.send(`x${i}`);
+    await until(() => held.length === 4, 5000);
+    const waiting = a.send('stuck');
+    await until(() => a.stats.txWaits === 1);
+    dev.vqs![1]!.brokenBy = new VringError('BAD_USED_ID', 'used id out of range');
+    await vbus.unregisterDevice(dev);
+    await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
     t.dispose();
   });
 

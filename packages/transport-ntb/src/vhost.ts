@@ -279,19 +279,20 @@ export class NtbVhost implements VhostConfigOps {
     this.#abort = undefined;
     this.#state = 'down';
     const s = this.#session;
-    this.#endSession();
+    this.#endSession(error);
     this.#emit({ type: 'link-down', session: s?.id, error: isNtbError(cause) ? cause : error });
     void this.#work.run(() => this.#teardown(s, true)).catch((e: unknown) => this.#emit({ type: 'error', error: e }));
   }
 
   /** Synchronous part of a link down: no ring, window or command is touched from here on. */
-  #endSession(): void {
+  #endSession(lost?: NtbError): void {
     const s = this.#session;
     if (s !== undefined) s.ended = true;
     this.#session = undefined;
     this.#pollCancel?.();
     this.#pollCancel = undefined;
-    for (const vq of this.device.vqs) if (vq.isAttached) vq.detach();
+    // The rings are gone with the link: the reason lets drivers fail pending work with LINK_DOWN.
+    for (const vq of this.device.vqs) if (vq.isAttached) vq.detach(lost);
     for (const i of PEER_WRITTEN) this.#spadWrite(i, 0);
   }
 

@@ -110,6 +110,7 @@ export class VhostVirtqueue {
   #vrh: Vringh | undefined = undefined;
   #memory: GuestMemory | undefined = undefined;
   #layout: SplitRingLayout | undefined = undefined;
+  #lostBy: unknown = undefined;
   #cbEnabled = true;
   #inCallback = false;
   #rerun = false;
@@ -204,12 +205,27 @@ export class VhostVirtqueue {
     }
     this.#memory = memory;
     this.#layout = l;
+    this.#lostBy = undefined;
     if (this.device.isReady) this.#start();
   }
 
-  /** Detaches the ring (the peer deactivated the queue); the queue goes quiet. */
-  detach(): void {
+  /**
+   * Detaches the ring (the peer deactivated the queue); the queue goes quiet. A
+   * transport that loses its link gives the `reason` (its link-down error): drivers
+   * read it as {@link VhostVirtqueue.lostBy} to fail pending work with it.
+   */
+  detach(reason?: unknown): void {
+    if (reason !== undefined) this.#lostBy = reason;
     this.#stop(true);
+  }
+
+  /**
+   * Why the ring was taken away, when its transport lost the link (the `reason` given
+   * to {@link VhostVirtqueue.detach}); undefined after an orderly detach, and cleared
+   * when a ring is attached again.
+   */
+  get lostBy(): unknown {
+    return this.#lostBy;
   }
 
   /**

@@ -198,6 +198,20 @@ describe('VhostVirtqueue.attach (a transport activating a queue)', () => {
     expect(() => vq.attach(mem, vringModernLayout(8, { desc: 0x14000 }))).toThrow(expect.objectContaining({ code: 'BUSY' }));
   });
 
+  it('detach(reason) records why the ring went (a lost link) as lostBy; an orderly detach does not; attach clears it', () => {
+    const { vq } = make();
+    vq.attach(mem, vringModernLayout(8, { desc: 0x10000 }));
+    vq.detach();
+    expect(vq.lostBy).toBeUndefined();
+    vq.attach(mem, vringModernLayout(8, { desc: 0x10000 }));
+    const why = new Error('link down');
+    vq.detach(why);
+    expect(vq.isAttached).toBe(false);
+    expect(vq.lostBy).toBe(why);
+    vq.attach(mem, vringModernLayout(8, { desc: 0x10000 }));
+    expect(vq.lostBy).toBeUndefined();
+  });
+
   it('checks constructor arguments by name', () => {
     const { dev } = make();
     expect(() => new VhostVirtqueue({ device: dev, index: 0, num: 24, notify: () => {} })).toThrow(/options\.num must be a power of two/);

@@ -117,6 +117,8 @@ export class Core {
   };
   closed = false;
   private closing = false;
+  /** Set by a close for a lost link: every later error of this virtproc is LINK_DOWN with this cause. */
+  linkDown: { cause: unknown } | undefined;
 
   readonly endpoints = new Map<number, EndpointImpl>();
   readonly channels: ChannelImpl[] = [];
@@ -248,14 +250,23 @@ export class Core {
       const w = this.waiters[i]!;
       if (w.ept === ept && !w.done) {
         this.finishWaiter(w);
-        w.fail(new RpmsgError('CLOSED', `endpoint ${hex(ept.addr)} was destroyed`));
+        w.fail(ept.goneError());
       }
     }
     this.compactWaiters();
   }
 
   checkOpen(): void {
-    if (this.closed) throw new RpmsgError('CLOSED', `${this.name} is closed`);
+    if (this.closed) throw this.closedError(`${this.name} is closed`);
+  }
+
+  /**
+   * The error of a call that finds this virtproc (or an endpoint it destroyed) gone:
+   * LINK_DOWN with the transport's cause when the link went down, CLOSED otherwise.
+   */
+  closedError(what: string): RpmsgError {
+    const d = this.linkDown;
+    return d === undefined ? new RpmsgError('CLOSED', what) : new RpmsgError('LINK_DOWN', `${what}: the link went down`, { cause: d.cause });
   }
 
   // ---- TX ----------------------------------------------------------------------------
@@ -269,7 +280,7 @@ export class Core {
    * endpoint's messages never overtake each other.
    */
   tryTxBuffer(): RpmsgBuffer | undefined {
-    if (this.closed) throw new RpmsgError('CLOSED', `${this.name} is closed`);
+    if (this.closed) throw this.closedError(`${this.name} is closed`);
     if (this.waiting > 0) return undefined;
     return this.transport.getTxBuffer();
   }
@@ -360,8 +371,8 @@ export class Core {
   transmit(ept: EndpointImpl | undefined, buf: RpmsgBuffer, src: number, dst: number, data: Payload): void {
     let sent = false;
     try {
-      if (this.closed) throw new RpmsgError('CLOSED', `${this.name} is closed`);
-      if (ept !== undefined && ept.destroyed) throw new RpmsgError('CLOSED', `endpoint ${hex(ept.addr)} was destroyed`);
+      if (this.closed) throw this.closedError(`${this.name} is closed`);
+      if (ept !== undefined && ept.destroyed) throw ept.goneError();
       const bytes = buf.bytes;
       const room = bytes.length - RPMSG_HDR.SIZE;
       let len: number;
@@ -758,9 +769,11 @@ export class Core {
 
   // ---- teardown ----------------------------------------------------------------------
 
-  close(): void {
+  /** `linkDown`: the link was lost (not closed in order): pending and later calls fail with LINK_DOWN and this cause. */
+  close(linkDown?: { cause: unknown }): void {
     if (this.closed || this.closing) return;
     this.closing = true;
+    this.linkDown = linkDown;
     for (const ch of [...this.channels]) this.removeChannel(ch, false);
     for (const ept of [...this.endpoints.values()]) ept.destroy();
     this.closed = true;
@@ -768,7 +781,7 @@ export class Core {
       const w = this.waiters[i]!;
       if (w.done) continue;
       this.finishWaiter(w);
-      w.fail(new RpmsgError('CLOSED', `${this.name} was closed`));
+      w.fail(this.closedError(`${this.name} was closed`));
     }
     this.waiters = [];
     this.waitHead = 0;

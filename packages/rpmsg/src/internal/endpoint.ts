@@ -37,6 +37,8 @@ export class EndpointImpl implements RpmsgEndpoint {
   readonly channel: ChannelImpl | undefined;
   readonly stats: RpmsgEndpointStats = { rxMessages: 0, rxBytes: 0, txMessages: 0, txBytes: 0, txWaits: 0, rxHeld: 0 };
   destroyed = false;
+  /** The link-down record of the virtproc close that destroyed this endpoint, if that is what did. */
+  private lostLink: { cause: unknown } | undefined;
   private readonly core: Core;
   private readonly callback: RpmsgRxCallback | undefined;
   private readonly autoBind: boolean;
@@ -222,7 +224,7 @@ export class EndpointImpl implements RpmsgEndpoint {
   // ---- TX ----------------------------------------------------------------------------
 
   private checkSend(src: number, dst: number, data: Payload): void {
-    if (this.destroyed) throw new RpmsgError('CLOSED', `endpoint 0x${this.addr.toString(16)} was destroyed`);
+    if (this.destroyed) throw this.goneError();
     this.core.checkOpen();
     checkAddr('src', src, false);
     checkAddr('dst', dst, false);
@@ -301,7 +303,7 @@ export class EndpointImpl implements RpmsgEndpoint {
           (b) => {
             if (this.destroyed) {
               core.releaseTx(b);
-              reject(new RpmsgError('CLOSED', `endpoint 0x${this.addr.toString(16)} was destroyed`));
+              reject(this.goneError());
               return;
             }
             core.lent.add(b);
@@ -316,7 +318,7 @@ export class EndpointImpl implements RpmsgEndpoint {
   }
 
   tryGetTxBuffer(): RpmsgBuffer | undefined {
-    if (this.destroyed) throw new RpmsgError('CLOSED', `endpoint 0x${this.addr.toString(16)} was destroyed`);
+    if (this.destroyed) throw this.goneError();
     const buf = this.core.tryTxBuffer();
     if (buf !== undefined) this.core.lent.add(buf);
     return buf;
@@ -333,7 +335,7 @@ export class EndpointImpl implements RpmsgEndpoint {
     if (!Number.isInteger(len) || len < 0 || len > buf.bytes.length - RPMSG_HDR.SIZE) {
       throw new RangeError(`len must be an integer in 0..${buf.bytes.length - RPMSG_HDR.SIZE}, got ${len}`);
     }
-    if (this.destroyed) throw new RpmsgError('CLOSED', `endpoint 0x${this.addr.toString(16)} was destroyed`);
+    if (this.destroyed) throw this.goneError();
     checkAddr('dst', dst, false);
     core.lent.delete(buf);
     let sent = false;
@@ -352,9 +354,18 @@ export class EndpointImpl implements RpmsgEndpoint {
 
   // ---- teardown ----------------------------------------------------------------------
 
+  /** The error of a call on this endpoint once destroyed: LINK_DOWN when its virtproc lost the link, else CLOSED. */
+  goneError(): RpmsgError {
+    const what = `endpoint 0x${this.addr.toString(16)} was destroyed`;
+    const d = this.lostLink;
+    return d === undefined ? new RpmsgError('CLOSED', what) : new RpmsgError('LINK_DOWN', `${what}: the link went down`, { cause: d.cause });
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    // Destroyed by its virtproc's close for a lost link (not by its owner): say so from now on.
+    this.lostLink = this.core.linkDown;
     // Queued messages stay readable as copies; their buffers go back now.
     for (let i = this.qHead; i < this.queue.length; i++) {
       const m = this.queue[i]!;
