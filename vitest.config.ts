@@ -53,6 +53,10 @@ export default defineConfig({
         extends: true,
         test: { name: 'examples', root: 'examples', include: ['*/test/**/*.test.ts'] },
       },
+      {
+        extends: true,
+        test: { name: 'bench', root: 'bench', include: ['test/**/*.test.ts'] },
+      },
     ],
   },
 });

@@ -377,8 +377,11 @@ class ChainBuffer implements RpmsgBuffer {
     this.iov = new VringIov(capacity);
   }
 
-  /** Keeps the segments of `from` and points `bytes` at the first `size` bytes. */
-  load(from: VringIov, size: number, view: ((addr: number, len: number) => Uint8Array | undefined) | undefined, maxSize: number): void {
+  /**
+   * Keeps the segments of `from` and points `bytes` at the first `size` bytes. With
+   * `stable`, a view already held for the same address and size is kept as it is.
+   */
+  load(from: VringIov, size: number, view: ((addr: number, len: number) => Uint8Array | undefined) | undefined, maxSize: number, stable: boolean): void {
     const iov = this.iov;
     iov.reset();
     for (let i = 0; i < from.count; i++) {
@@ -387,6 +390,7 @@ class ChainBuffer implements RpmsgBuffer {
     }
     iov.count = from.count;
     iov.totalLen = from.totalLen;
+    if (stable && from.count === 1 && !this.bounce && this.viewAddr === from.addr[0]! && this.viewLen === size) return;
     const v = from.count === 1 && view !== undefined ? view(from.addr[0]!, size) : undefined;
     if (v !== undefined) {
       this.bounce = false;
@@ -419,8 +423,26 @@ export interface RpmsgVringhTransportOptions {
    * (e.g. `vq.vringh.memory.view`); without it, messages are copied through the queue.
    */
   view?: (addr: number, len: number) => Uint8Array | undefined;
+  /**
+   * The views `view` gives stay valid while the link is up: nothing remaps the driver's
+   * memory under an address (a fixed carveout or shared mapping, not a window that is
+   * mapped per access). The transport then keeps each chain's view while the chain
+   * comes back at the same address and length, as the driver's fixed buffer pool does,
+   * instead of asking `view` for every message. Default false.
+   */
+  stableViews?: boolean;
   /** Largest buffer used, header included: longer driver buffers are used up to this, longer messages dropped. Default 512. */
   bufSize?: number;
+  /**
+   * Event-loop turns the device keeps looking at vq1 with the driver's kicks still off
+   * after it has read everything, before it asks for kicks again (vhost-net's
+   * `busyloop_timeout`, counted in turns). A turn that finds messages starts the count
+   * again, so a driver that keeps streaming is read without a kick per burst. Costs a
+   * `setImmediate` per turn while idle. Helps a sleeping doorbell, where each kick
+   * wakes a sleeper; a polling listener that runs immediates only now and then should
+   * keep the default. Default 0.
+   */
+  busyTurns?: number;
   /** Most segments one chain may have. Default 8. */
   maxSegments?: number;
   /** Negotiated rpmsg feature bits. */
@@ -449,6 +471,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
   private readonly txq: RpmsgDeviceQueue;
   private readonly rxq: RpmsgDeviceQueue;
   private readonly view: ((addr: number, len: number) => Uint8Array | undefined) | undefined;
+  private readonly stableViews: boolean;
   private readonly maxSegments: number;
   private readonly riov: VringIov;
   private readonly wiov: VringIov;
@@ -468,6 +491,9 @@ export class RpmsgVringhTransport implements RpmsgTransport {
   private draining = false;
   private rxPending = false;
   private drainScheduled = false;
+  private readonly busyTurns: number;
+  /** Turns left to look at vq1 with kicks off (see {@link RpmsgVringhTransportOptions.busyTurns}). */
+  private busyLeft = 0;
   private txBroken = false;
   private rxBroken = false;
 
@@ -487,6 +513,10 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     this.txq = options.txQueue;
     this.rxq = options.rxQueue;
     this.view = options.view;
+    this.stableViews = options.stableViews === true;
+    const busyTurns = options.busyTurns ?? 0;
+    if (!Number.isInteger(busyTurns) || busyTurns < 0 || busyTurns > 1_000_000) throw new RangeError(`busyTurns must be an integer in 0..1000000, got ${busyTurns}`);
+    this.busyTurns = busyTurns;
     this.maxSegments = maxSegments;
     this.riov = new VringIov(maxSegments);
     this.wiov = new VringIov(maxSegments);
@@ -557,6 +587,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     this.draining = true;
     try {
       q.disableCb();
+      let got = 0;
       for (let n = 0; ; n++) {
         if (this.sink === undefined) return;
         if (n === q.num) {
@@ -572,6 +603,15 @@ export class RpmsgVringhTransport implements RpmsgTransport {
           return;
         }
         if (head < 0) {
+          if (this.busyTurns > 0) {
+            if (got > 0) this.busyLeft = this.busyTurns;
+            if (this.busyLeft > 0) {
+              // Look again on the next turn, kicks still off (a scheduled drain).
+              this.busyLeft--;
+              this.rxPending = true;
+              break;
+            }
+          }
           if (q.enableCb()) break;
           q.disableCb();
           continue;
@@ -585,7 +625,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
         const len = riov.totalLen;
         const size = Math.min(len, this.rxBufferSize);
         try {
-          b.load(riov, size, this.view, this.rxBufferSize);
+          b.load(riov, size, this.view, this.rxBufferSize, this.stableViews);
           if (b.bounce) q.pull(b.iov, b.bytes, 0, size);
         } catch (e) {
           // The chain could not be read after all: return it empty.
@@ -593,6 +633,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
           this.done(head);
           continue;
         }
+        got++;
         this.sink.receive(b, len);
       }
     } finally {
@@ -669,7 +710,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
         this.putTx(head, 0);
         continue;
       }
-      b.load(wiov, Math.min(wiov.totalLen, this.txBufferSize), this.view, this.txBufferSize);
+      b.load(wiov, Math.min(wiov.totalLen, this.txBufferSize), this.view, this.txBufferSize, this.stableViews);
       return b;
     }
     return undefined;

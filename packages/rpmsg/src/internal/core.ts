@@ -56,11 +56,33 @@ interface Waiter {
   done: boolean;
 }
 
-/** An RX buffer being delivered to a callback, for holdRxBuffer. */
+/** An RX buffer being delivered to a callback, for holdRxBuffer (reused: one per nesting depth). */
 interface RxFrame {
-  readonly buf: RpmsgBuffer;
-  readonly data: Uint8Array;
+  buf: RpmsgBuffer | undefined;
+  data: Uint8Array | undefined;
   held: boolean;
+}
+
+/**
+ * Where the core keeps, on an RX buffer object, the payload view it last gave a callback
+ * and the bytes it was cut from: the same buffer delivering the same length from the same
+ * bytes again reuses it instead of allocating a view per message.
+ */
+const RX_DATA: unique symbol = Symbol('rpmsg.rxData');
+const RX_BYTES: unique symbol = Symbol('rpmsg.rxBytes');
+type RxDataCache = { [RX_DATA]?: Uint8Array; [RX_BYTES]?: Uint8Array };
+
+/** `bytes[16, 16 + len)` as a view, reusing the one cached on `buf` when it still matches. */
+function rxData(buf: RpmsgBuffer, bytes: Uint8Array, len: number): Uint8Array {
+  const c = buf as RpmsgBuffer & RxDataCache;
+  const d = c[RX_DATA];
+  if (d !== undefined && c[RX_BYTES] === bytes && d.length === len) return d;
+  const v = bytes.subarray(RPMSG_HDR.SIZE, RPMSG_HDR.SIZE + len);
+  if (Object.isExtensible(buf)) {
+    c[RX_DATA] = v;
+    c[RX_BYTES] = bytes;
+  }
+  return v;
 }
 
 /** Payload data accepted by the send calls. */
@@ -131,7 +153,9 @@ export class Core {
   private waiters: Waiter[] = [];
   private waitHead = 0;
   private txWaiting = false;
+  /** Frames of the callbacks running now, innermost at rxDepth − 1 (kept for reuse above it). */
   private readonly rxStack: RxFrame[] = [];
+  private rxDepth = 0;
   /** Scratch for control messages (NS 40 / AS 44 bytes). */
   private readonly ctl = new Uint8Array(RPMSG_AS_MSG.SIZE);
 
@@ -485,7 +509,7 @@ export class Core {
       }
       this.stats.rxMessages++;
       this.stats.rxBytes += mlen;
-      retained = ept.deliver(buf, bytes.subarray(RPMSG_HDR.SIZE, RPMSG_HDR.SIZE + mlen), src);
+      retained = ept.deliver(buf, rxData(buf, bytes, mlen), src);
     } finally {
       if (!retained) this.transport.releaseRxBuffer(buf);
     }
@@ -493,14 +517,24 @@ export class Core {
 
   /** Runs a receive callback with `data` registered for holdRxBuffer; returns true if held. */
   runCallback(ept: EndpointImpl, cb: RpmsgRxCallback, buf: RpmsgBuffer, data: Uint8Array, src: number): boolean {
-    const frame: RxFrame = { buf, data, held: false };
-    this.rxStack.push(frame);
+    const depth = this.rxDepth;
+    let frame = this.rxStack[depth];
+    if (frame === undefined) {
+      frame = { buf: undefined, data: undefined, held: false };
+      this.rxStack.push(frame);
+    }
+    frame.buf = buf;
+    frame.data = data;
+    frame.held = false;
+    this.rxDepth = depth + 1;
     try {
       cb(data, src, ept);
     } catch (e) {
       this.warn(new RpmsgError('CALLBACK_FAILED', `${this.name}: callback of endpoint ${hex(ept.addr)} threw: ${(e as Error)?.message ?? String(e)}`, { cause: e, src, dst: ept.addr, len: data.length }));
     } finally {
-      this.rxStack.pop();
+      this.rxDepth = depth;
+      frame.buf = undefined;
+      frame.data = undefined;
     }
     if (frame.held) {
       if (ept.destroyed || this.closed) {
@@ -513,8 +547,8 @@ export class Core {
   }
 
   holdRx(ept: EndpointImpl, data: Uint8Array): void {
-    const frame = this.rxStack[this.rxStack.length - 1];
-    if (frame === undefined || frame.data !== data) {
+    const frame = this.rxDepth > 0 ? this.rxStack[this.rxDepth - 1] : undefined;
+    if (frame === undefined || frame.data !== data || frame.buf === undefined) {
       throw new RpmsgError('INVALID_BUFFER', 'holdRxBuffer takes the data of the message being delivered, inside its callback');
     }
     if (frame.held) return;
@@ -529,7 +563,7 @@ export class Core {
     this.held.delete(data);
     ept.stats.rxHeld--;
     // Released inside the callback that held it: the receive path returns it.
-    const frame = this.rxStack[this.rxStack.length - 1];
+    const frame = this.rxDepth > 0 ? this.rxStack[this.rxDepth - 1] : undefined;
     if (frame !== undefined && frame.data === data) {
       frame.held = false;
       return;

@@ -41,6 +41,10 @@ export interface RpmsgTransportPairOptions {
   shared?: boolean;
   /** Deliver doorbells and interrupts as microtasks (default) or as macrotasks (setImmediate). */
   schedule?: 'microtask' | 'macrotask';
+  /** The device transport's `stableViews` (the window here is never remapped). Default false. */
+  stableViews?: boolean;
+  /** The device transport's `busyTurns`. Default 0. */
+  busyTurns?: number;
 }
 
 /** Doorbell and interrupt counters of a {@link RpmsgTransportPair}. @public */
@@ -184,6 +188,8 @@ export function createRpmsgTransportPair(options: RpmsgTransportPairOptions = {}
     rxQueue: vringhDeviceQueue(new Vringh({ memory: deviceMemory, layout: vringLegacyLayout(vq1Addr, num, VRING_LEGACY_ALIGN), eventIdx }), interrupt(RPMSG_TX_QUEUE)),
     view: (addr, len) => deviceMemory.view(addr, len),
     bufSize: options.deviceBufSize ?? bufSize,
+    stableViews: options.stableViews ?? false,
+    busyTurns: options.busyTurns ?? 0,
     features,
   });
   const dev = device;
