@@ -3,7 +3,7 @@
 // completes them in batches and interrupts the driver only when it asked.
 import { parentPort, workerData } from 'node:worker_threads';
 import { ArrayBufferMemory, RegionMemory, VringIov, Vringh } from '@x/vring';
-import { CTRL_ERROR, CTRL_IRQ, CTRL_KICK, DEVICE_BASE, DRIVER_BASE, payloadByte, ringDoorbell, ringLayout, waitDoorbell, type DemoShared } from './shared.js';
+import { CTRL_ERROR, CTRL_IRQ, CTRL_KICK, DEVICE_BASE, DRIVER_BASE, payloadByte, ringDoorbell, ringLayout, spinFor, waitDoorbell, type DemoShared } from './shared.js';
 
 const shared = workerData as DemoShared;
 const p = shared.params;
@@ -16,6 +16,7 @@ const riov = new VringIov(p.num);
 const wiov = new VringIov(p.num);
 const scratch = new Uint8Array(p.bufSize);
 const BATCH = 64;
+const hasAvail = (): boolean => vrh.hasAvail();
 
 parentPort!.once('message', () => {
   let processed = 0;
@@ -36,6 +37,8 @@ parentPort!.once('message', () => {
             interrupts++;
           }
         }
+        // Spin first with kicks still off; ask for a kick only before sleeping.
+        if (spinFor(p.spinUs, hasAvail)) continue;
         const seen = Atomics.load(ctrl, CTRL_KICK);
         enables++;
         if (!vrh.notifyEnable()) {
@@ -43,7 +46,7 @@ parentPort!.once('message', () => {
           continue;
         }
         sleeps++;
-        waitDoorbell(ctrl, CTRL_KICK, seen, p.spinUs, () => vrh.hasAvail());
+        waitDoorbell(ctrl, CTRL_KICK, seen, 0, hasAvail);
         vrh.notifyDisable();
         continue;
       }

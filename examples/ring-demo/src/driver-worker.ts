@@ -11,6 +11,7 @@ import {
   payloadByte,
   ringDoorbell,
   ringLayout,
+  spinFor,
   waitDoorbell,
   type DemoShared,
 } from './shared.js';
@@ -23,11 +24,16 @@ const vq = new Virtqueue<number>({ memory, layout: ringLayout(p), eventIdx: p.ev
 const area = bufferArea(p);
 const bytes = memory.view(area, p.num * p.bufSize);
 const words = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const moreUsed = (): boolean => vq.moreUsed();
 
-// Free buffer indices, as a stack: tokens are buffer indices.
+// Free buffer indices, reused in the order they come back (a FIFO): tokens are buffer
+// indices. With in-order completion each descriptor then keeps carrying the same buffer,
+// so Virtqueue rewrites no descriptor and the device's cached copy stays valid.
 const free = new Int32Array(p.num);
-let top = 0;
-for (let i = p.num - 1; i >= 0; i--) free[top++] = i;
+const poolMask = p.num - 1;
+let rd = 0;
+let top = p.num;
+for (let i = 0; i < p.num; i++) free[i] = i;
 
 parentPort!.once('message', () => {
   let sent = 0;
@@ -38,7 +44,9 @@ parentPort!.once('message', () => {
   vq.disableCb();
   while (received < p.count) {
     while (sent < p.count && top > 0) {
-      const b = free[--top]!;
+      const b = free[rd]!;
+      rd = (rd + 1) & poolMask;
+      top--;
       const off = b * p.bufSize;
       words.setUint32(off, sent, true);
       if (p.verify === 'full') for (let i = 4; i < p.bufSize; i++) bytes[off + i] = payloadByte(sent, i);
@@ -53,19 +61,21 @@ parentPort!.once('message', () => {
       const seq = words.getUint32(tok * p.bufSize, true);
       if (seq !== expect) throw new Error(`driver: buffer ${seq} came back, expected ${expect}`);
       expect++;
-      free[top++] = tok;
+      free[(rd + top++) & poolMask] = tok;
       received++;
       got++;
     }
     if (got === 0 && received < p.count) {
       if (Atomics.load(ctrl, CTRL_ERROR) !== 0) throw new Error('device reported an error');
+      // Spin first with interrupts still off; ask for one only before sleeping.
+      if (spinFor(p.spinUs, moreUsed)) continue;
       const seen = Atomics.load(ctrl, CTRL_IRQ);
       if (!vq.enableCb()) {
         vq.disableCb();
         continue;
       }
       sleeps++;
-      waitDoorbell(ctrl, CTRL_IRQ, seen, p.spinUs, () => vq.moreUsed());
+      waitDoorbell(ctrl, CTRL_IRQ, seen, 0, moreUsed);
       vq.disableCb();
     }
   }

@@ -67,6 +67,21 @@ export function payloadByte(seq: number, i: number): number {
 }
 
 /**
+ * Busy-polls `ready()` for up to `spinUs` with notifications still off (as NAPI busy
+ * polling does): a side that finds work this way never asks the other to ring. Returns
+ * whether work arrived.
+ */
+export function spinFor(spinUs: number, ready: () => boolean): boolean {
+  if (spinUs <= 0) return false;
+  // Read the clock once per 32 polls: the poll is the cheap part of the loop.
+  const until = performance.now() + spinUs / 1000;
+  for (let i = 1; ; i++) {
+    if (ready()) return true;
+    if ((i & 31) === 0 && performance.now() >= until) return false;
+  }
+}
+
+/**
  * Sleeps on a doorbell word after spinning for `spinUs` while `ready()` is false. The
  * caller has already re-enabled notifications; `seen` is the doorbell value read before
  * that, so a ring that lands in between makes Atomics.wait return at once.

@@ -14,10 +14,10 @@ import {
 
 /** Argument check of one segment: TypeError for a non-number, RangeError for a bad value. */
 function checkSegment(addr: number, len: number, what: string): void {
+  // One branch on the hot path: `len >>> 0 === len` holds only for an integer in [0, 2^32 − 1].
+  if (typeof addr === 'number' && addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr && len >>> 0 === len) return;
   if (typeof addr !== 'number' || typeof len !== 'number') throw new TypeError(`${what}: addr and len must be numbers`);
-  if (!(addr >= 0 && addr <= Number.MAX_SAFE_INTEGER && Math.floor(addr) === addr) || !(len >= 0 && len <= 0xffffffff && Math.floor(len) === len)) {
-    throw new RangeError(`${what}: ${addr}+${len} is not an integer address ≤ 2^53-1 with an integer length ≤ 2^32-1`);
-  }
+  throw new RangeError(`${what}: ${addr}+${len} is not an integer address ≤ 2^53-1 with an integer length ≤ 2^32-1`);
 }
 
 /** One scatter-gather segment: a bus address and a length. @public */
@@ -85,6 +85,10 @@ const NO_TOKEN: undefined = undefined;
  * id that is not a buffer in flight, a used index that jumps, or a length larger than
  * the buffer raises a {@link VringError}.
  *
+ * Freed descriptors are reused in the order they come back (Linux reuses the last one
+ * freed first): with in-order completion each avail slot keeps the same head, so a
+ * steady stream rewrites no ring entry and the other side's cached copy stays valid.
+ *
  * @public
  */
 export class Virtqueue<T = unknown> {
@@ -121,6 +125,8 @@ export class Virtqueue<T = unknown> {
   private readonly writableLen: Float64Array;
   private readonly tokens: Array<T | undefined>;
   private freeHead = 0;
+  /** Last descriptor of the free list: freed chains are appended here (FIFO reuse). */
+  private freeTail: number;
   private numFreeDescs: number;
   private inFlight = 0;
   private availShadow = 0;
@@ -164,6 +170,7 @@ export class Virtqueue<T = unknown> {
     }
     this.nextShadow = new Uint16Array(this.num);
     for (let i = 0; i < this.num - 1; i++) this.nextShadow[i] = i + 1;
+    this.freeTail = this.num - 1;
     this.chainDescs = new Uint16Array(this.num);
     this.writableLen = new Float64Array(this.num);
     this.tokens = new Array<T | undefined>(this.num).fill(NO_TOKEN);
@@ -408,8 +415,12 @@ export class Virtqueue<T = unknown> {
     const n = this.chainDescs[head]!;
     let last = head;
     for (let k = 1; k < n; k++) last = this.nextShadow[last]!;
-    this.nextShadow[last] = this.freeHead;
-    this.freeHead = head;
+    // Append to the tail: descriptors are reused in the order they come back, so a ring
+    // completed in order hands out heads in avail-slot order and the avail and used
+    // entries (and often the descriptors) are rewritten with the values they hold.
+    if (this.numFreeDescs === 0) this.freeHead = head;
+    else this.nextShadow[this.freeTail] = head;
+    this.freeTail = last;
     this.numFreeDescs += n;
     this.chainDescs[head] = 0;
     this.inFlight--;
@@ -512,6 +523,7 @@ export class Virtqueue<T = unknown> {
     this.chainDescs.fill(0);
     this.tokens.fill(NO_TOKEN);
     this.freeHead = 0;
+    this.freeTail = this.num - 1;
     this.numFreeDescs = this.num;
     this.inFlight = 0;
     this.availShadow = 0;

@@ -342,8 +342,9 @@ export class Vringh {
    * pending elements with one used.idx update.
    */
   addUsed(head: number, len: number): void {
-    if (!(head >= 0 && head < this.num && Math.floor(head) === head)) throw new RangeError(`head ${head} out of range`);
-    if (!(len >= 0 && len <= 0xffffffff && Math.floor(len) === len)) throw new RangeError(`len ${len} is not an integer in [0, 2^32-1]`);
+    // `x >>> 0 === x` holds only for an integer in [0, 2^32 − 1].
+    if (!(head >>> 0 === head && head < this.num)) throw new RangeError(`head ${head} out of range`);
+    if (len >>> 0 !== len) throw new RangeError(`len ${len} is not an integer in [0, 2^32-1]`);
     this.ring.setUsedElem((this.lastUsed + this.pendingUsed) & this.mask, head, len);
     this.pendingUsed++;
   }

@@ -89,11 +89,17 @@ export class RingAccess {
   setDesc(i: number, addr: number, len: number, flags: number, next: number): void {
     const d = this.d32;
     if (d !== null) {
+      // Store only the words that change: a descriptor refilled with the same buffer
+      // (a steady stream, a fixed receive pool) then never leaves the device's cache,
+      // and the next index update has no pending store to wait for.
       const o = 4 * i;
-      d[o] = addr >>> 0;
-      d[o + 1] = (addr / 0x1_0000_0000) >>> 0;
-      d[o + 2] = len;
-      d[o + 3] = (flags & 0xffff) | (next << 16);
+      const lo = addr >>> 0;
+      const hi = (addr / 0x1_0000_0000) >>> 0;
+      const fn = ((flags & 0xffff) | (next << 16)) >>> 0;
+      if (d[o] !== lo) d[o] = lo;
+      if (d[o + 1] !== hi) d[o + 1] = hi;
+      if (d[o + 2] !== len) d[o + 2] = len;
+      if (d[o + 3] !== fn) d[o + 3] = fn;
       return;
     }
     const a = this.layout.desc + i * VIRTQ_DESC.SIZE;
@@ -130,8 +136,10 @@ export class RingAccess {
   }
   setAvailRing(slot: number, head: number): void {
     const a = this.a16;
-    if (a !== null) a[2 + slot] = head;
-    else this.mem.write16(this.layout.avail + VIRTQ_AVAIL.RING + slot * VIRTQ_AVAIL.ENTRY, head);
+    if (a !== null) {
+      // Unchanged entries are not rewritten (see setDesc).
+      if (a[2 + slot] !== head) a[2 + slot] = head;
+    } else this.mem.write16(this.layout.avail + VIRTQ_AVAIL.RING + slot * VIRTQ_AVAIL.ENTRY, head);
   }
   usedEvent(): number {
     const a = this.a16;
@@ -178,8 +186,10 @@ export class RingAccess {
   setUsedElem(slot: number, id: number, len: number): void {
     const u = this.u32;
     if (u !== null) {
-      u[1 + 2 * slot] = id;
-      u[2 + 2 * slot] = len;
+      // Unchanged words are not rewritten (see setDesc).
+      const o = 1 + 2 * slot;
+      if (u[o] !== id) u[o] = id;
+      if (u[o + 1] !== len) u[o + 1] = len;
       return;
     }
     const a = this.layout.used + VIRTQ_USED.RING + slot * VIRTQ_USED.ENTRY;
