@@ -31,6 +31,8 @@ export interface Usecase1Options {
   readonly listen?: PciLineListenOptions;
   /** Streaming time, ms. Default 2500. */
   readonly streamMs?: number;
+  /** An unmeasured stream before the measured one (fresh workers: JIT, caches), ms. Default 0. */
+  readonly warmupMs?: number;
   /** At most this many messages in a stream. Default unbounded in threads mode, 2000 in deterministic mode. */
   readonly streamMax?: number;
   /** Messages in flight. Default 128. */
@@ -84,6 +86,12 @@ export interface Usecase1Run {
   readonly timeline: readonly TimelineEntry[];
   readonly outcome: OutcomeReport | undefined;
   readonly events: readonly TopologyEvent[];
+  /**
+   * CPU time of the whole process (every thread: both systems' workers and the owner),
+   * µs, from the RC's `stream-start` report to its `stream` report, taken with
+   * `process.cpuUsage()` in the owner as each report arrives; undefined without a stream.
+   */
+  readonly streamCpuUs: number | undefined;
 }
 
 /** The topology of use case 1: the link's three regions, its two wires, an `ep` and an `rc` system. */
@@ -117,6 +125,7 @@ export function usecase1Topology(scenario: Usecase1Scenario, o: Usecase1Options 
     sampleCount: o.sampleCount ?? 100,
     sampleDelayMs: o.sampleDelayMs ?? 5,
     streamMs: o.streamMs ?? 2500,
+    warmupMs: o.warmupMs ?? 0,
     streamMax: o.streamMax ?? (platform === 'deterministic' ? 2000 : Number.MAX_SAFE_INTEGER),
     window: o.window ?? 128,
     rttRounds: o.rttRounds ?? 2000,
@@ -154,10 +163,17 @@ export async function runUsecase1(
   const timeline: TimelineEntry[] = [];
   let outcome: OutcomeReport | undefined;
   let hook: Promise<void> | undefined;
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
+  let streamCpuUs: number | undefined;
   const off = topology.onEvent((e) => {
     if (e.type === 'report') {
       const r = e.data as Usecase1Report;
       reports.push(r);
+      if (r.kind === 'stream-start') cpuAtStart = process.cpuUsage();
+      else if (r.kind === 'stream' && cpuAtStart !== undefined && streamCpuUs === undefined) {
+        const d = process.cpuUsage(cpuAtStart);
+        streamCpuUs = d.user + d.system;
+      }
       if (r.kind === 'step') {
         const at = r.t - t0;
         timeline.push({ at, side: r.side, text: r.text });
@@ -171,7 +187,7 @@ export async function runUsecase1(
     await topology.start();
     await topology.waitForEvent((e) => e.system === 'rc' && (e.type === 'exit' || e.type === 'crash'));
     await hook;
-    return { reports, timeline, outcome, events: [...topology.events] };
+    return { reports, timeline, outcome, events: [...topology.events], streamCpuUs };
   } finally {
     off();
     await topology.stop();
@@ -221,13 +237,35 @@ export async function main(o: Usecase1Options = {}): Promise<Usecase1Result> {
   return { mode, doorbell, platform, timeline: run.timeline, sample, stream, messagesPerSecond, rttUs, outcome: run.outcome };
 }
 
-/** One measurement (no client sample, nothing printed): echoes per second and µs per round trip. */
-export async function measureUsecase1(o: Usecase1Options = {}): Promise<{ readonly messagesPerSecond: number; readonly rttUs: number }> {
+/** What {@link measureUsecase1} measured. */
+export interface Usecase1Measurement {
+  /** Echoes per second in the stream (each echo is two rpmsg messages: RC → EP and back). */
+  readonly messagesPerSecond: number;
+  /** Round trip, µs (one message at a time); NaN without round trips. */
+  readonly rttUs: number;
+  /**
+   * CPU time per rpmsg message over the stream, µs: `process.cpuUsage()` (user + system,
+   * every thread of the process: both systems and the idle owner) taken by the owner when
+   * the RC's stream-start and stream reports arrive, divided by 2 × echoes.
+   */
+  readonly cpuUsPerMsg: number;
+  /** Doorbell rings (kicks + interrupts, both wires) per rpmsg message over the stream. */
+  readonly notificationsPerMsg: number;
+}
+
+/** One measurement (no client sample, nothing printed): the stream's rate, CPU time and notifications, and the round trip. */
+export async function measureUsecase1(o: Usecase1Options = {}): Promise<Usecase1Measurement> {
   const run = await runUsecase1('bench', { ...o, print: false });
   if (run.outcome === undefined || run.outcome.error !== undefined) throw new Error(`use case 1 bench failed: ${run.outcome?.error?.message ?? 'no outcome'}`);
   const stream = run.reports.find((r): r is StreamReport => r.kind === 'stream')!;
   const rtt = run.reports.find((r): r is RttReport => r.kind === 'rtt');
-  return { messagesPerSecond: (stream.received / stream.ms) * 1000, rttUs: rtt?.usPerRoundTrip ?? NaN };
+  const msgs = stream.received * 2;
+  return {
+    messagesPerSecond: (stream.received / stream.ms) * 1000,
+    rttUs: rtt?.usPerRoundTrip ?? NaN,
+    cpuUsPerMsg: run.streamCpuUs === undefined || msgs === 0 ? NaN : run.streamCpuUs / msgs,
+    notificationsPerMsg: msgs === 0 ? NaN : stream.rings / msgs,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

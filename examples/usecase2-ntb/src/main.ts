@@ -38,6 +38,10 @@ export interface Usecase2Options {
   readonly listen?: NtbLineListenOptions;
   /** Bridge command poll period, ms. Default 1. */
   readonly pollPeriodMs?: number;
+  /** Round trips (one message at a time) HOST1 times after the stream. Default 0. */
+  readonly rttRounds?: number;
+  /** An unmeasured stream before the measured one (fresh workers: JIT, caches), ms. Default 0. */
+  readonly warmupMs?: number;
   /** Bound of every wait, ms. Default 10000. */
   readonly timeoutMs?: number;
   /** Where the timeline and figures go; false for nowhere. Default `console.log`. */
@@ -64,6 +68,12 @@ export interface Usecase2Result {
   /** rpmsg messages per second in the stream, both ways (each acknowledged message is two). */
   readonly messagesPerSecond: number;
   readonly events: readonly TopologyEvent[];
+  /**
+   * CPU time of the whole process (every thread: all systems' workers and the owner), µs,
+   * from HOST1's `stream-start` report to its `stream-end` report, taken with
+   * `process.cpuUsage()` in the owner as each report arrives.
+   */
+  readonly streamCpuUs: number | undefined;
 }
 
 /** The topology of use case 2: systems `host1`, `host2` (and `bridge`), the two interrupt lines, the link in every config. */
@@ -84,6 +94,8 @@ export function usecase2Topology(o: Usecase2Options = {}): TopologyConfig {
     size: o.size ?? 64,
     timeoutMs: o.timeoutMs ?? 10_000,
     pollPeriodMs: o.pollPeriodMs ?? 1,
+    rttRounds: o.rttRounds ?? 0,
+    warmupMs: o.warmupMs ?? 0,
   };
   const sys = (role: Usecase2SystemConfig['role']) => ({ name: role, entry: USECASE2_SYSTEM, export: 'usecase2System', lines, config: { ...base, role } satisfies Usecase2SystemConfig });
   return { mode: o.platform ?? 'threads', lines, systems: backend === 'bridge' ? [sys('bridge'), sys('host2'), sys('host1')] : [sys('host2'), sys('host1')] };
@@ -110,10 +122,17 @@ export async function main(o: Usecase2Options = {}): Promise<Usecase2Result> {
   const reports: Usecase2Report[] = [];
   const timeline: TimelineEntry[] = [];
   let outcome: Usecase2Outcome | undefined;
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
+  let streamCpuUs: number | undefined;
   const off = topology.onEvent((e) => {
     if (e.type === 'report') {
       const r = e.data as Usecase2Report;
       reports.push(r);
+      if (r.kind === 'stream-start') cpuAtStart = process.cpuUsage();
+      else if (r.kind === 'stream-end' && cpuAtStart !== undefined && streamCpuUs === undefined) {
+        const d = process.cpuUsage(cpuAtStart);
+        streamCpuUs = d.user + d.system;
+      }
       if (r.kind === 'step') {
         const at = r.t - t0;
         timeline.push({ at, side: r.side, text: r.text });
@@ -162,16 +181,39 @@ export async function main(o: Usecase2Options = {}): Promise<Usecase2Result> {
   if (x.lostAcknowledged !== 0 || x.duplicates !== 0 || x.remoteDuplicates !== 0 || x.corrupt !== 0 || x.acknowledged > x.received || x.acknowledged + x.failed + x.inFlightAtDown !== x.sent) {
     throw new Error(`use case 2 (${backend}): the counts do not add up: ${JSON.stringify(x)}`);
   }
-  return { backend, platform, timeline, sample, outcome, messagesPerSecond, events };
+  return { backend, platform, timeline, sample, outcome, messagesPerSecond, events, streamCpuUs };
+}
+
+/** What {@link measureUsecase2} measured. */
+export interface Usecase2Measurement {
+  /** rpmsg messages per second in the stream, both ways (each acknowledged message is two). */
+  readonly messagesPerSecond: number;
+  /** µs per round trip (one message at a time); NaN without `rttRounds`. */
+  readonly rttUs: number;
+  /**
+   * CPU time per rpmsg message over the stream, µs: `process.cpuUsage()` (user + system,
+   * every thread of the process: all systems and the idle owner) taken by the owner when
+   * HOST1's stream-start and stream-end reports arrive, divided by 2 × acknowledged.
+   */
+  readonly cpuUsPerMsg: number;
+  /** Rings on both interrupt lines (kicks + interrupts) per rpmsg message over the stream. */
+  readonly notificationsPerMsg: number;
 }
 
 /**
  * One measurement (no client sample, no flap, nothing printed): rpmsg messages per second,
- * both ways (each acknowledged 64-byte message is one message HOST1 → HOST2 and its echo back).
+ * both ways (each acknowledged 64-byte message is one message HOST1 → HOST2 and its echo
+ * back), CPU time and notifications per message, and the round trip when `rttRounds` > 0.
  */
-export async function measureUsecase2(o: Usecase2Options = {}): Promise<number> {
+export async function measureUsecase2(o: Usecase2Options = {}): Promise<Usecase2Measurement> {
   const r = await main({ sample: false, flaps: 0, ...o, print: false });
-  return r.messagesPerSecond;
+  const msgs = (r.outcome.streamAcknowledged ?? r.outcome.acknowledged) * 2;
+  return {
+    messagesPerSecond: r.outcome.ms > 0 ? (msgs / r.outcome.ms) * 1000 : NaN,
+    rttUs: r.outcome.rttUs ?? NaN,
+    cpuUsPerMsg: r.streamCpuUs === undefined || msgs === 0 ? NaN : r.streamCpuUs / msgs,
+    notificationsPerMsg: r.outcome.streamRings === undefined || msgs === 0 ? NaN : r.outcome.streamRings / msgs,
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -41,6 +41,10 @@ export interface Usecase2SystemConfig {
   readonly timeoutMs: number;
   /** Bridge command poll period, ms. */
   readonly pollPeriodMs: number;
+  /** Round trips (one message at a time) HOST1 times after the stream; 0 or absent: none. */
+  readonly rttRounds?: number;
+  /** An unmeasured stream before the measured one, ms; 0 or absent: none. */
+  readonly warmupMs?: number;
 }
 
 /** One step as a system saw it. */
@@ -84,11 +88,22 @@ export interface Usecase2Outcome {
   readonly sessions: number;
   /** Stream time, ms. */
   readonly ms: number;
+  /** Rings on both interrupt lines during the stream (kicks and interrupts, all sessions). */
+  readonly streamRings?: number;
+  /** Echoes HOST1 received in the measured stream (after the warm-up, before the round trips). */
+  readonly streamAcknowledged?: number;
+  /** µs per round trip (one message at a time), when `rttRounds` asked for them. */
+  readonly rttUs?: number;
   readonly error?: string;
 }
 
+/** HOST1's marks around the stream (the owner takes its CPU-time marks as they arrive). */
+export interface StreamMarkReport {
+  readonly kind: 'stream-start' | 'stream-end';
+}
+
 /** Everything a system reports. */
-export type Usecase2Report = StepReport | SampleReport | Usecase2Outcome;
+export type Usecase2Report = StepReport | SampleReport | StreamMarkReport | Usecase2Outcome;
 
 /** URL of this module, for a `SystemSpec.entry`. */
 export const USECASE2_SYSTEM: URL = new URL(`./system${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -100,6 +115,14 @@ export function stamp(ctx: { readonly mode: string; now(): number }): number {
 
 function wire(l: Line, listen: NtbLineListenOptions): NtbLine {
   return { ring: () => l.ring(), listen: (h, o) => l.listen(h, { ...listen, ...o }) };
+}
+
+/** Writes `seq` as the little-endian u32 at the start of `p`, without a DataView per message. */
+function putSeq(p: Uint8Array, seq: number): void {
+  p[0] = seq;
+  p[1] = seq >>> 8;
+  p[2] = seq >>> 16;
+  p[3] = seq >>> 24;
 }
 
 function seqOf(d: Uint8Array): number {
@@ -299,6 +322,7 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
   const failedCodes = new Set<string>();
   let inflight = 0;
   let goodbyes = 0;
+  let onEcho: (() => void) | undefined;
 
   if (c.sample) {
     rpmsg.registerDriver(
@@ -335,6 +359,7 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
       if (!acked.add(seq)) duplicates++;
       else settled.add(seq);
       if (inflight > 0) inflight--;
+      onEcho?.();
     },
   });
   rpmsg.on('virtproc', (vp: RpmsgVirtproc) => {
@@ -384,8 +409,8 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
         await turn();
         continue;
       }
-      new DataView(payload.buffer).setUint32(0, seq, true);
       buf.payload.set(payload);
+      putSeq(buf.payload, seq); // nothing allocated per message
       ch.endpoint!.sendNoCopy(buf, c.size);
       seq++;
       sent++;
@@ -402,6 +427,16 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
       await until(() => goodbyes >= 1, 'the rpmsg client sample');
       await ctx.sleep(10);
     }
+    const irqLines = [ctx.line(NTB_SYSTEM_LINES.host1Irq), ctx.line(NTB_SYSTEM_LINES.host2Irq)];
+    const rings = (): number => (irqLines[0]!.count() + irqLines[1]!.count()) >>> 0;
+    // Each run starts fresh workers: warm their JIT and caches first, unmeasured.
+    if ((c.warmupMs ?? 0) > 0) {
+      await stream(c.warmupMs!);
+      await until(() => inflight === 0 || channel === undefined, 'the warm-up echoes');
+    }
+    ctx.report({ kind: 'stream-start' } satisfies StreamMarkReport);
+    const rings0 = rings();
+    const acked0 = acked.size;
     const t1 = ctx.now();
     await stream(c.streamMs);
     for (let f = 0; f < c.flaps; f++) {
@@ -443,6 +478,34 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
     if (c.sample) await until(() => goodbyes >= 1 + c.flaps, 'the rpmsg client sample after the flap(s)');
     await until(() => inflight === 0 || channel === undefined, 'the last echoes');
     const ms = ctx.now() - t1;
+    const streamRings = (rings() - rings0) >>> 0;
+    const streamAcknowledged = acked.size - acked0;
+    ctx.report({ kind: 'stream-end' } satisfies StreamMarkReport);
+    // Round trips, one message at a time: send, wait for its echo (the line's wait mode decides how).
+    let rttUs: number | undefined;
+    const rttRounds = c.rttRounds ?? 0;
+    if (rttRounds > 0 && ready()) {
+      const ep = channel!.endpoint!;
+      const r0 = ctx.now();
+      for (let i = 0; i < rttRounds; i++) {
+        const want = acked.size + 1;
+        const echoed = new Promise<void>((resolve, reject) => {
+          const cancel = ctx.setTimer(c.timeoutMs, () => reject(new Error(`HOST1: round trip ${i}: no echo within ${c.timeoutMs} ms`)));
+          onEcho = () => {
+            if (acked.size < want) return;
+            onEcho = undefined;
+            cancel();
+            resolve();
+          };
+        });
+        new DataView(payload.buffer).setUint32(0, seq++, true);
+        sent++;
+        inflight++;
+        await ep.send(payload, { timeoutMs: c.timeoutMs });
+        await echoed;
+      }
+      rttUs = ((ctx.now() - r0) * 1000) / rttRounds;
+    }
     // Ask HOST2, through the link, what it received: counts, and how many acknowledged ones it never saw.
     const ackBytes = acked.bytes();
     const ackedAtQuery = acked.size;
@@ -484,6 +547,9 @@ async function host1(ctx: SystemContext<Usecase2SystemConfig>, common: Common): 
       inFlightAtDown: sent - settledAtQuery,
       sessions: side.virtio.sessions,
       ms,
+      streamRings,
+      streamAcknowledged,
+      ...(rttUs === undefined ? {} : { rttUs }),
     } satisfies Usecase2Outcome);
   } catch (e) {
     error = `${(e as Error).message} (${codes(e)})`;

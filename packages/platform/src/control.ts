@@ -40,7 +40,7 @@ export const CONTROL_LAYOUT = {
   SYSTEM_EXIT_CODE: 0x08,
   /** In a system block: non-zero once the owner asked the system to stop. */
   SYSTEM_STOP: 0x0c,
-  /** Bytes per line block: 5 words used, padded to one cache line. */
+  /** Bytes per line block: 6 words used, padded to one cache line. */
   LINE_BLOCK_SIZE: 0x40,
   /** In a line block: the doorbell counter (rings, modulo 2^32); ringing adds 1. */
   LINE_COUNT: 0x00,
@@ -55,6 +55,15 @@ export const CONTROL_LAYOUT = {
    * out, i.e. rings whose notify never arrived. Zero when no wake-up is lost.
    */
   LINE_RECOVERIES: 0x10,
+  /**
+   * In a line block: receivers blocked, or about to block, on the counter
+   * (Atomics.waitAsync / Atomics.wait). A receiver adds 1 before it sleeps and takes 1
+   * off once it woke; a ringer calls Atomics.notify only when this is not 0. Both are
+   * sequentially consistent, so either the ringer sees the sleeper or the sleeper sees
+   * the new count and does not sleep: no wake-up is lost, and a ring that nobody sleeps
+   * on costs no notify.
+   */
+  LINE_WAITERS: 0x14,
 } as const;
 
 /** The control region's magic word: the bytes `X P L T`. @public */

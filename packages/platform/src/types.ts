@@ -16,7 +16,10 @@ export type TopologyMode = 'deterministic' | 'threads';
  *
  * - `sleep`: `Atomics.waitAsync`; the event loop is never blocked.
  * - `poll`: checks the word in a loop for up to `budgetUs` µs of wall time, then yields
- *   to the event loop (`setImmediate`) and goes on: lowest latency, one busy core.
+ *   to the event loop (`setImmediate`) and goes on: lowest latency, one busy core. The
+ *   thread's promise continuations run between batches of checks (so a handler's
+ *   follow-up that sends the next message is not held back); immediates, timers and
+ *   messages run at each yield.
  * - `adaptive`: spins for `spinUs` µs (wall time), then sleeps as `sleep` does. A spin
  *   blocks the thread's event loop, so before it the wait yields once (`setImmediate`) to
  *   let already-queued work run (often that work sends what the awaited ring answers),
@@ -85,8 +88,9 @@ export interface TopologyConfig {
   /** Milliseconds `stop()` lets systems end on their own before terminating workers. Default 2 000. */
   readonly stopTimeoutMs?: number;
   /**
-   * Upper bound, in milliseconds, of any single sleep on a line before the waiter
-   * re-checks the word (a safety net; a re-check that finds a ring counts as a
+   * Period, in milliseconds, of the safety-net re-check of every sleep on a line: a
+   * sleeper is woken at least this often to re-check its word, deadline and system,
+   * and a ring whose notify never arrived is found within two periods (counted as a
    * recovery, see {@link LineStats.recoveries}). Default 1 000.
    */
   readonly recheckMs?: number;
@@ -183,7 +187,8 @@ export interface Listener {
 
 /**
  * One system's end of a doorbell / interrupt line: a counter word in the control
- * region. Ringing adds 1 to it and wakes sleepers (`Atomics.add` + `Atomics.notify`);
+ * region. Ringing adds 1 to it and wakes sleepers (`Atomics.add`, then `Atomics.notify`
+ * when a receiver sleeps on it);
  * a receiver acts whenever the counter differs from the value it last handled, so
  * rings may coalesce but are never lost. The futex pattern: read {@link Line.count}
  * before checking your condition, then wait with that value.

@@ -1,7 +1,10 @@
 // A system in its own worker_thread. Doorbells are futex-style: the ringer adds 1 to the
 // line's counter and notifies; a receiver compares the counter with the value it last
 // handled and, if equal, waits on the word *with that value*, so a ring that lands
-// between the check and the wait makes the wait return at once: no lost wake-up.
+// between the check and the wait makes the wait return at once: no lost wake-up. A
+// receiver about to sleep counts itself in the line's waiters word first, and a ringer
+// notifies only when that word is not 0 (see CONTROL_LAYOUT.LINE_WAITERS): a ring that
+// lands while the receiver spins or works costs an add and a load, not a notify.
 import type { MessagePort } from 'node:worker_threads';
 import { CONTROL_LAYOUT as L } from '../control.js';
 import type { LineHandler, ListenOptions, Listener, WaitOptions, WaitSyncOptions, WaitSyncResult } from '../types.js';
@@ -27,22 +30,39 @@ const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Loads of the counter between two microtask checkpoints of a 'poll' wait. */
+const POLL_BATCH = 64;
+
 /** How one wait ended. */
 type End = 'ok' | 'timed-out' | 'stopped' | 'aborted' | 'closed';
 
+/** An Atomics.waitAsync in progress, as the runtime's re-check sweep sees it. */
+interface Sleeper {
+  /** Int32 index of the counter word it sleeps on. */
+  readonly word: number;
+  /** The counter value it sleeps with. */
+  readonly seen: number;
+  /** Sweeps that found the counter moved while it still slept. */
+  stale: number;
+  /** Woken by the sweep for a ring whose notify never came. */
+  recovered: boolean;
+}
+
 export class ThreadLine extends LineBase {
   declare protected readonly rt: ThreadRuntime;
+  /** Int32 index of the waiters word. */
+  private readonly waiters = this.word + (L.LINE_WAITERS >>> 2);
 
   ring(): void {
     if (this.rt.dead) return;
     Atomics.add(this.i32, this.word, 1);
-    Atomics.notify(this.i32, this.word);
+    if (Atomics.load(this.i32, this.waiters) !== 0) Atomics.notify(this.i32, this.word);
   }
 
   /** Rings regardless of the system's state (its last word: the peer-status ring). */
   ringAlways(): void {
     Atomics.add(this.i32, this.word, 1);
-    Atomics.notify(this.i32, this.word);
+    if (Atomics.load(this.i32, this.waiters) !== 0) Atomics.notify(this.i32, this.word);
   }
 
   /**
@@ -61,10 +81,18 @@ export class ThreadLine extends LineBase {
     if (m.mode === 'poll') {
       let until = performance.now() + m.budgetMs;
       for (;;) {
-        if (Atomics.load(a, w) !== seen) {
-          this.bump(L.LINE_SPIN_HITS);
-          return 'ok';
+        for (let i = 0; i < POLL_BATCH; i++) {
+          if (Atomics.load(a, w) !== seen) {
+            this.bump(L.LINE_SPIN_HITS);
+            return 'ok';
+          }
         }
+        // What we wait for is often the answer to work this thread has queued as promise
+        // continuations (a handler resolved a promise whose continuation sends the next
+        // message), and a synchronous spin would hold them back for the whole budget:
+        // let them run between two batches of loads. Macrotasks (immediates, timers,
+        // messages) run at the end of each budget, below.
+        await null;
         const t = performance.now();
         if (t >= until) {
           await yieldToLoop();
@@ -103,14 +131,25 @@ export class ThreadLine extends LineBase {
         }
       }
     }
-    const recheckMs = this.rt.recheckMs;
+    const rt = this.rt;
+    const recheckMs = rt.recheckMs;
+    let sleeper: Sleeper | undefined;
     for (;;) {
       const c = check();
       if (c !== undefined) return c;
       const now = performance.now();
       if (now >= deadline) return 'timed-out';
-      const r = waitAsync(a, w, seen, Math.min(deadline - now, recheckMs));
+      // Counted before the wait checks the counter, so a ringer that does not see us has
+      // rung before that check, which then fails: no sleep, no lost wake-up.
+      Atomics.add(a, this.waiters, 1);
+      // No timeout unless the deadline is near: a waitAsync timeout costs a timer task
+      // per sleep in Node (µs on every wake-up). The runtime's sweep bounds every sleep
+      // instead (it wakes each sleeper every recheckMs to re-check), and when the
+      // deadline comes within that, the wait takes the exact timeout.
+      const left = deadline - now;
+      const r = waitAsync(a, w, seen, left <= recheckMs ? left : undefined);
       if (!r.async) {
+        Atomics.sub(a, this.waiters, 1);
         if (r.value === 'not-equal') {
           this.bump(L.LINE_SPIN_HITS);
           return 'ok';
@@ -118,9 +157,17 @@ export class ThreadLine extends LineBase {
         continue;
       }
       this.bump(L.LINE_SLEEPS);
-      const v = await r.value;
+      sleeper ??= { word: w, seen, stale: 0, recovered: false };
+      rt.sleepers.add(sleeper);
+      let v: 'ok' | 'timed-out';
+      try {
+        v = await r.value;
+      } finally {
+        Atomics.sub(a, this.waiters, 1);
+        rt.sleepers.delete(sleeper);
+      }
       if (Atomics.load(a, w) !== seen) {
-        if (v === 'timed-out') this.bump(L.LINE_RECOVERIES);
+        if (v === 'timed-out' || sleeper.recovered) this.bump(L.LINE_RECOVERIES);
         return 'ok';
       }
     }
@@ -187,17 +234,26 @@ export class ThreadLine extends LineBase {
     const rt = this.rt;
     if (rt.stopping) throw stoppedError(rt.name);
     if (signal?.aborted) throw abortedError(rt.name, signal);
+    // Already rung: nothing to set up (the common case of a busy link).
+    if (Atomics.load(this.i32, this.word) !== s) {
+      this.bump(L.LINE_SPIN_HITS);
+      this.bump(L.LINE_WAKEUPS);
+      return this.count();
+    }
     const deadline = performance.now() + timeoutMs;
     let cancelled = false;
-    const wake = (): number => Atomics.notify(this.i32, this.word);
+    // A stop needs no listener here: onStopAsked() notifies every line word of the system.
+    const wake = signal === undefined ? undefined : (): number => Atomics.notify(this.i32, this.word);
+    const i32 = this.i32;
+    const word = this.word;
     const res: Resource = {
       close() {
         cancelled = true;
+        Atomics.notify(i32, word); // end a sleep now (the sweep stops with the system)
       },
     };
     rt.resources.add(res);
-    signal?.addEventListener('abort', wake, { once: true });
-    rt.signal.addEventListener('abort', wake, { once: true });
+    if (wake !== undefined) signal!.addEventListener('abort', wake, { once: true });
     try {
       const end = await this.awaitChange(s, m, deadline, () =>
         cancelled ? 'closed' : rt.stopping ? 'stopped' : signal?.aborted ? 'aborted' : undefined,
@@ -212,8 +268,7 @@ export class ThreadLine extends LineBase {
       throw timeoutError(rt.name, this.name, timeoutMs);
     } finally {
       rt.resources.delete(res);
-      signal?.removeEventListener('abort', wake);
-      rt.signal.removeEventListener('abort', wake);
+      if (wake !== undefined) signal!.removeEventListener('abort', wake);
     }
   }
 
@@ -237,7 +292,9 @@ export class ThreadLine extends LineBase {
       if (this.rt.stopping) return 'stopped';
       const now = performance.now();
       if (now >= deadline) return 'timed-out';
+      Atomics.add(a, this.waiters, 1);
       const r = Atomics.wait(a, w, s, Math.min(deadline - now, this.rt.recheckMs));
+      Atomics.sub(a, this.waiters, 1);
       if (r === 'not-equal') return this.woke(L.LINE_SPIN_HITS);
       this.bump(L.LINE_SLEEPS);
       if (Atomics.load(a, w) !== s) {
@@ -257,13 +314,18 @@ export class ThreadLine extends LineBase {
 /** The runtime of a system inside its worker. */
 export class ThreadRuntime extends BaseRuntime {
   readonly recheckMs: number;
+  /** Waits asleep in Atomics.waitAsync (see {@link ThreadRuntime.sweep}). */
+  readonly sleepers = new Set<Sleeper>();
   private readonly port: MessagePort;
   private readonly onMessage: (m: unknown) => void;
+  private readonly sweeper: ReturnType<typeof setInterval>;
 
   constructor(plan: SystemPlan, port: MessagePort) {
     super(plan);
     this.recheckMs = plan.recheckMs;
     this.port = port;
+    this.sweeper = setInterval(() => this.sweep(), Math.min(Math.max(this.recheckMs, 1), 0x7fff_ffff));
+    this.sweeper.unref();
     // The listener also keeps the worker alive while the system runs: a pending
     // Atomics.waitAsync does not.
     this.onMessage = (m: unknown) => {
@@ -274,6 +336,24 @@ export class ThreadRuntime extends BaseRuntime {
 
   protected makeLine(name: string, index: number): ThreadLine {
     return new ThreadLine(this, name, index);
+  }
+
+  /**
+   * The bounded re-check of every sleep, one timer for the whole system (instead of a
+   * timeout on each Atomics.waitAsync): every recheckMs it wakes each sleeper so it
+   * re-checks its deadline, its system and its word. A sleeper whose counter has moved
+   * gets one more period for the ring's notify to arrive; if it still sleeps at the next
+   * sweep, the notify was lost: it is woken and counts a recovery.
+   */
+  private sweep(): void {
+    const a = this.control.i32;
+    for (const s of this.sleepers) {
+      if (Atomics.load(a, s.word) !== s.seen) {
+        if (s.stale++ === 0) continue;
+        s.recovered = true;
+      }
+      Atomics.notify(a, s.word);
+    }
   }
 
   protected post(msg: SystemMessage): void {
@@ -318,6 +398,7 @@ export class ThreadRuntime extends BaseRuntime {
 
   protected override dispose(): void {
     super.dispose();
+    clearInterval(this.sweeper);
     this.port.off('message', this.onMessage);
   }
 }
