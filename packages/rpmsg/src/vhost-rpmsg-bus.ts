@@ -31,6 +31,18 @@ export interface VhostRpmsgBusOptions extends RpmsgBusOptions {
   configFs?: RpmsgConfigFs;
   /** Channels every link creates and announces at DRIVER_OK (besides the configured ones). */
   channels?: readonly RpmsgChannelInfo[];
+  /**
+   * Each link's `RpmsgVringhTransport` `busyTurns`: event-loop turns the device keeps
+   * reading vq1 with kicks off after draining it (vhost-net's busyloop). Helps a sleeping
+   * doorbell; keep 0 (the default) with a polling one.
+   */
+  busyTurns?: number;
+  /**
+   * Each link's `RpmsgVringhTransport` `stableViews`: the transport's window onto the
+   * driver's memory is never remapped while the link is up (e.g. `@x/transport-pci-epf`
+   * with `cacheWindows`, a fixed NTB window), so views are kept per chain. Default false.
+   */
+  stableViews?: boolean;
 }
 
 interface Link {
@@ -64,6 +76,8 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
   readonly configFs: RpmsgConfigFs | undefined;
   readonly #requireAs: boolean;
   readonly #channels: readonly RpmsgChannelInfo[];
+  readonly #busyTurns: number;
+  readonly #stableViews: boolean;
   readonly #links = new Map<VhostDevice, Link>();
 
   /** A bus to register on a `VhostBus`. */
@@ -76,6 +90,11 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
     }
     this.features = features;
     this.#requireAs = options.requireAs ?? false;
+    const busyTurns = options.busyTurns ?? 0;
+    if (!Number.isInteger(busyTurns) || busyTurns < 0 || busyTurns > 1_000_000) throw new RangeError(`busyTurns must be an integer in 0..1000000, got ${busyTurns}`);
+    this.#busyTurns = busyTurns;
+    if (options.stableViews !== undefined && typeof options.stableViews !== 'boolean') throw new TypeError('stableViews must be a boolean');
+    this.#stableViews = options.stableViews ?? false;
     this.configFs = options.configFs;
     this.#channels = [...(options.channels ?? [])];
     this.configFs?.follow(this);
@@ -148,6 +167,8 @@ export class VhostRpmsgBus extends RpmsgBus implements VhostDriver {
       // Zero copy when the device's window onto the driver's memory gives views.
       view: (addr, len) => txq.vringh?.memory.view?.(addr, len),
       bufSize: Math.max(RPMSG_HDR.SIZE + 1, Math.min(device.config.bufferSize, RPMSG_HDR.SIZE + 0xffff)),
+      busyTurns: this.#busyTurns,
+      stableViews: this.#stableViews,
       features,
     });
     link.transport = transport;

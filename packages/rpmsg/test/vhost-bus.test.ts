@@ -95,6 +95,28 @@ describe('VhostRpmsgBus (RFC patch 14) over the vhost-core fake transport', () =
     t.dispose();
   });
 
+  it('busyTurns and stableViews reach each link\'s transport: 500 messages each way arrive in order; bad values are refused by name', async () => {
+    expect(() => new VhostRpmsgBus({ busyTurns: -1 })).toThrow(/busyTurns/);
+    expect(() => new VhostRpmsgBus({ busyTurns: 2.5 })).toThrow(RangeError);
+    expect(() => new VhostRpmsgBus({ stableViews: 'yes' as never })).toThrow(TypeError);
+    const { rpmsg, device, t } = await setup({ busyTurns: 8, stableViews: true });
+    const { vp } = await virtioSide(t);
+    const ep = rpmsg.virtprocOf(device)!;
+    const atVhost: string[] = [];
+    const atVirtio: string[] = [];
+    const a = ep.createEndpoint({ callback: (d) => atVhost.push(text(d)) });
+    const b = vp.createEndpoint({ dst: a.addr, callback: (d) => atVirtio.push(text(d)) });
+    const back = ep.createEndpoint({ dst: b.addr });
+    for (let i = 0; i < 500; i++) {
+      await b.send(`to vhost ${i}`);
+      await back.send(`to virtio ${i}`);
+    }
+    await until(() => atVhost.length === 500 && atVirtio.length === 500, 20_000);
+    expect(atVhost).toEqual(Array.from({ length: 500 }, (_, i) => `to vhost ${i}`));
+    expect(atVirtio).toEqual(Array.from({ length: 500 }, (_, i) => `to virtio ${i}`));
+    t.dispose();
+  });
+
   it('unlinking the channel item deletes the channel on both sides', async () => {
     const { tree, rpmsg, device, t } = await setup();
     rpmsg.registerDriver({ name: 's', idTable: ['svc'], callback: () => {} });
