@@ -21,6 +21,20 @@ async function setup(opts: { allocBuffer?: boolean; bus?: ConstructorParameters<
   return { t, vbus, rpmsg, dev, ups };
 }
 
+/** A link of 4 buffers a side whose RX buffers are all held: the next send waits for a TX buffer. */
+async function parkedSend() {
+  const s = await setup({ bus: { numBufs: 4 } });
+  const vp = s.ups[0]!;
+  const held: Uint8Array[] = [];
+  const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
+  const a = vp.createEndpoint({ dst: b.addr });
+  for (let i = 0; i < 8; i++) await a.send(`x${i}`);
+  await until(() => held.length === 4, 5000);
+  const waiting = a.send('stuck');
+  await until(() => a.stats.txWaits === 1);
+  return { ...s, a, waiting };
+}
+
 describe('VirtioRpmsgBus (Linux virtio_rpmsg_bus.c) over the virtio-core fake transport', () => {
   it('probes device id 7: vq0 "input" / vq1 "output", all 256 RX buffers posted at probe, DRIVER_OK, F_NS | F_AS negotiated', async () => {
     const { t, rpmsg, dev, ups } = await setup();
@@ -99,15 +113,7 @@ describe('VirtioRpmsgBus (Linux virtio_rpmsg_bus.c) over the virtio-core fake tr
   });
 
   it('a device removed with queues its transport broke (a link down, Linux virtio_break_device) fails waiting sends with LINK_DOWN and the transport cause (issue 6)', async () => {
-    const { t, vbus, dev, ups } = await setup({ bus: { numBufs: 4 } });
-    const vp = ups[0]!;
-    const held: Uint8Array[] = [];
-    const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
-    const a = vp.createEndpoint({ dst: b.addr });
-    for (let i = 0; i < 8; i++) await a.send(`x${i}`);
-    await until(() => held.length === 4, 5000);
-    const waiting = a.send('stuck');
-    await until(() => a.stats.txWaits === 1);
+    const { t, vbus, dev, a, waiting } = await parkedSend();
     // What a transport does at link down (as @x/transport-ntb): break the queues with its error as cause.
     const linkDown = Object.assign(new Error('the NTB link went down'), { code: 'LINK_DOWN' });
     const svq = dev.vqs![1]!;
@@ -119,15 +125,7 @@ describe('VirtioRpmsgBus (Linux virtio_rpmsg_bus.c) over the virtio-core fake tr
   });
 
   it('a queue broken by a hostile ring (not by its transport) is no link down: waiting sends fail CLOSED', async () => {
-    const { t, vbus, dev, ups } = await setup({ bus: { numBufs: 4 } });
-    const vp = ups[0]!;
-    const held: Uint8Array[] = [];
-    const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
-    const a = vp.createEndpoint({ dst: b.addr });
-    for (let i = 0; i < 8; i++) await a.send(`x${i}`);
-    await until(() => held.length === 4, 5000);
-    const waiting = a.send('stuck');
-    await until(() => a.stats.txWaits === 1);
+    const { t, vbus, dev, a, waiting } = await parkedSend();
     dev.vqs![1]!.brokenBy = new VringError('BAD_USED_ID', 'used id out of range');
     await vbus.unregisterDevice(dev);
     await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
