@@ -27,6 +27,21 @@ interface QueuedMessage {
 type Reader = { resolve(r: IteratorResult<RpmsgMessage>): void; reject(e: unknown): void };
 
 /**
+ * NO_BUFFER is an expected outcome of a streaming trySend (the ring is full; Linux
+ * returns -ENOMEM), thrown once per burst: build it without a stack trace, which costs
+ * more than the send itself (≈ 15 % of a polling sender's time in the two-worker bench).
+ */
+function noBufferError(): RpmsgError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new RpmsgError('NO_BUFFER', 'no TX buffer is free');
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
  * The one implementation of {@link RpmsgEndpoint} (Linux `struct rpmsg_endpoint`).
  * Without a callback, messages queue with their RX buffers held until a reader (the
  * async iterator or the Duplex stream) takes them: that is the back-pressure.
@@ -283,7 +298,7 @@ export class EndpointImpl implements RpmsgEndpoint {
   trySendOffchannel(src: number, dst: number, data: Payload): void {
     this.checkSend(src, dst, data);
     const buf = this.core.tryTxBuffer();
-    if (buf === undefined) throw new RpmsgError('NO_BUFFER', 'no TX buffer is free');
+    if (buf === undefined) throw noBufferError();
     this.core.transmit(this, buf, src, dst, data);
   }
 
