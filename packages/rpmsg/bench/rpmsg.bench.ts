@@ -56,7 +56,13 @@ export async function runRpmsgTopology(run: Run): Promise<RpmsgBenchReport> {
   });
   try {
     await topology.start();
-    const end = await topology.waitForEvent((e) => e.type === 'crash' || (e.type === 'report' && e.system === 'driver'), { timeoutMs: 120_000 });
+    const end = await topology
+      .waitForEvent((e) => e.type === 'crash' || (e.type === 'report' && e.system === 'driver'), { timeoutMs: Number(process.env.RPMSG_BENCH_TIMEOUT ?? 120_000) })
+      .catch((e: unknown) => {
+        // A run that never ends: say what the systems logged before it stalled.
+        for (const x of topology.events) if (x.type === 'log') process.stderr.write(`    ${x.system}: ${String((x as { message?: unknown }).message)}\n`);
+        throw e;
+      });
     if (end.type === 'crash') throw end.error;
     if (end.type !== 'report') throw new Error('unreachable');
     for (const e of topology.events) if (e.type === 'log') process.stderr.write(`    ${e.system}: ${String((e as { message?: unknown }).message)}\n`);
