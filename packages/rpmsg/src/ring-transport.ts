@@ -106,6 +106,10 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
   private sink: RpmsgTransportSink | undefined;
   private draining = false;
   private rxKickNeeded = false;
+  /** RX buffers re-posted in this drain and not yet published (see releaseRxBuffer). */
+  private rxUnpublished = 0;
+  /** Re-posted RX buffers published together during a drain: a quarter of them, 1..16. */
+  private readonly rxPublishBatch: number;
   private rxPending = false;
   private drainScheduled = false;
   /** Drains run in a row as microtasks (see DRAIN_CHAIN). */
@@ -141,6 +145,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
     this.memory = memory;
     const viewAt = (off: number): Uint8Array | undefined =>
       bufferView !== undefined ? bufferView.subarray(off, off + bufSize) : memory!.view?.(base + off, bufSize);
+    this.rxPublishBatch = Math.max(1, Math.min(16, numRx >> 2));
     this.rx = [];
     for (let i = 0; i < numRx; i++) this.rx.push(new PoolBuffer(i, base + i * bufSize, bufSize, viewAt(i * bufSize)));
     this.tx = [];
@@ -221,6 +226,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
       this.draining = false;
       if (this.rxKickNeeded) {
         this.rxKickNeeded = false;
+        this.rxUnpublished = 0;
         // "tell the remote processor we added another available rx buffer"
         rvq.kick();
       }
@@ -256,8 +262,20 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
     if (this.rx[b.slot] !== b) throw new RpmsgError('INVALID_BUFFER', 'not an RX buffer of this transport');
     if (this.rvq.isBroken) return;
     this.rvq.addInbuf(b.addr, b.bytes.length, b.slot);
-    if (this.draining) this.rxKickNeeded = true;
-    else this.rvq.kick();
+    if (!this.draining) {
+      this.rvq.kick();
+      return;
+    }
+    // One kick per drain (RFC patch 8), but the buffers themselves must reach the device
+    // during the drain, as Linux's virtqueue_add_inbuf makes each one visible at once: a
+    // callback that answers each message can get the reply back within the same drain,
+    // and a drain that re-posted all its buffers unpublished would leave the device none
+    // for the next reply (it fails NO_BUFFER; a request-response stream then stops).
+    this.rxKickNeeded = true;
+    if (++this.rxUnpublished >= this.rxPublishBatch) {
+      this.rxUnpublished = 0;
+      this.rvq.publish();
+    }
   }
 
   /** vq1's callback (Linux `rpmsg_xmit_done`): the device returned TX buffers while a sender waited. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RPMSG_HDR, type RpmsgBuffer, type RpmsgTransportSink } from '@x/rpmsg';
-import { createRpmsgTransportPair } from '@x/rpmsg/testing';
+import { RPMSG_HDR, RPMSG_TX_QUEUE, type RpmsgBuffer, type RpmsgTransportSink } from '@x/rpmsg';
+import { createRpmsgPair, createRpmsgTransportPair } from '@x/rpmsg/testing';
+import { collect, until } from './helpers.js';
 
 describe('RpmsgVringhTransport: returning the driver’s messages during a drain', () => {
   // The RFC's vhost_rpmsg rx loop puts each buffer back as it reads it; the driver sends
@@ -55,5 +56,34 @@ describe('RpmsgVringhTransport: returning the driver’s messages during a drain
     expect(backAt33).toBe(32);
     // And after the drain every one of the 256 is back.
     expect(reclaim()).toBe(256);
+  });
+});
+
+describe('request-response within one drain (Linux virtqueue_add_inbuf publishes each RX buffer; one kick per drain, RFC patch 8)', () => {
+  it('a driver callback whose reply comes back inside the same drain keeps the device supplied with RX buffers', async () => {
+    // The device runs "on another core": here it reads each ping at once, inside the driver's
+    // callback, so its echo lands in the used ring while the driver's drain is still going.
+    const pair = createRpmsgPair({ queueSize: 16 });
+    const deviceWarnings = collect(pair.device);
+    const echo = pair.device.createEndpoint({ callback: (data, src, e) => e.trySendTo(data, src) });
+    const rounds = 500;
+    let left = rounds;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const ping = pair.driver.createEndpoint({
+      dst: echo.addr,
+      callback: () => {
+        if (--left === 0) return done();
+        ping.trySend('ping');
+        pair.link.device.kick(RPMSG_TX_QUEUE);
+      },
+    });
+    ping.trySend('ping');
+    await Promise.race([finished, until(() => deviceWarnings.warnings.length > 0, 5000).catch(() => undefined)]);
+    // Without publishing re-posted buffers during the drain, the device ran out after 16
+    // rounds: its echo failed NO_BUFFER (a CALLBACK_FAILED warning) and the exchange stopped.
+    expect(deviceWarnings.warnings.map(String)).toEqual([]);
+    expect(left).toBe(0);
+    pair.close();
   });
 });
