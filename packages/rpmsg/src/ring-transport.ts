@@ -13,6 +13,37 @@ import { RPMSG_BUF_SIZE, RPMSG_HDR, RPMSG_NUM_BUFS } from './wire.js';
  */
 const DRAIN_CHAIN = 8;
 
+/** Runs a transport's drain later: soon (a microtask) while it has work left, within DRAIN_CHAIN. */
+class DrainScheduler {
+  private scheduled = false;
+  /** Drains run in a row as microtasks. */
+  private chained = 0;
+  private readonly fire = (): void => {
+    this.scheduled = false;
+    this.drain();
+  };
+
+  constructor(private readonly drain: () => void) {}
+
+  /** `more`: the last drain stopped with work left (may go on in a microtask). */
+  schedule(more = false): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (more && this.chained < DRAIN_CHAIN) {
+      this.chained++;
+      queueMicrotask(this.fire);
+    } else {
+      this.chained = 0;
+      setImmediate(this.fire);
+    }
+  }
+
+  /** A drain ended with nothing left: the next one that stops early starts a new chain. */
+  idle(): void {
+    if (!this.scheduled) this.chained = 0;
+  }
+}
+
 /** Queue index of the driver's receive queue (Linux `vrp->rvq`, "input"). @public */
 export const RPMSG_RX_QUEUE = 0;
 /** Queue index of the driver's send queue (Linux `vrp->svq`, "output"). @public */
@@ -111,9 +142,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
   /** Re-posted RX buffers published together during a drain: a quarter of them, 1..16. */
   private readonly rxPublishBatch: number;
   private rxPending = false;
-  private drainScheduled = false;
-  /** Drains run in a row as microtasks (see DRAIN_CHAIN). */
-  private chained = 0;
+  private readonly later = new DrainScheduler(() => this.rxDone());
   private waiting = false;
 
   constructor(options: RpmsgVirtqueueTransportOptions) {
@@ -169,7 +198,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
     if (this.sink !== undefined) throw new RpmsgError('BUSY', 'transport already attached');
     this.sink = sink;
     // Anything that arrived before the core existed is drained once the caller is done.
-    this.scheduleDrain();
+    this.later.schedule();
   }
 
   /** {@inheritDoc RpmsgTransport.detach} */
@@ -182,23 +211,6 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
     this.sink?.fault(e);
   }
 
-  /** `more`: the last drain stopped with work left (may go on in a microtask, see DRAIN_CHAIN). */
-  private scheduleDrain(more = false): void {
-    if (this.drainScheduled) return;
-    this.drainScheduled = true;
-    if (more && this.chained < DRAIN_CHAIN) {
-      this.chained++;
-      queueMicrotask(this.runScheduled);
-    } else {
-      this.chained = 0;
-      setImmediate(this.runScheduled);
-    }
-  }
-
-  private readonly runScheduled = (): void => {
-    this.drainScheduled = false;
-    this.rxDone();
-  };
 
   /**
    * vq0's callback (Linux `rpmsg_recv_done`, with RFC patch 8): drains the used RX
@@ -220,7 +232,7 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
       if (!rvq.enableCb()) {
         rvq.disableCb();
         this.drainOnce();
-        if (!rvq.enableCb()) this.scheduleDrain(true);
+        if (!rvq.enableCb()) this.later.schedule(true);
       }
     } finally {
       this.draining = false;
@@ -231,8 +243,8 @@ export class RpmsgVirtqueueTransport implements RpmsgTransport {
         rvq.kick();
       }
     }
-    if (this.rxPending) this.scheduleDrain(true);
-    else if (!this.drainScheduled) this.chained = 0;
+    if (this.rxPending) this.later.schedule(true);
+    else this.later.idle();
   }
 
   private drainOnce(): void {
@@ -529,9 +541,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
   private waiting = false;
   private draining = false;
   private rxPending = false;
-  private drainScheduled = false;
-  /** Drains run in a row as microtasks (see DRAIN_CHAIN). */
-  private chained = 0;
+  private readonly later = new DrainScheduler(() => this.rxDrain());
   private readonly busyTurns: number;
   /** Turns left to look at vq1 with kicks off (see {@link RpmsgVringhTransportOptions.busyTurns}). */
   private busyLeft = 0;
@@ -574,7 +584,7 @@ export class RpmsgVringhTransport implements RpmsgTransport {
   attach(sink: RpmsgTransportSink): void {
     if (this.sink !== undefined) throw new RpmsgError('BUSY', 'transport already attached');
     this.sink = sink;
-    this.scheduleDrain();
+    this.later.schedule();
   }
 
   /** {@inheritDoc RpmsgTransport.detach} */
@@ -595,23 +605,6 @@ export class RpmsgVringhTransport implements RpmsgTransport {
     this.sink?.fault(e);
   }
 
-  /** `more`: the last drain stopped with work left (may go on in a microtask, see DRAIN_CHAIN). */
-  private scheduleDrain(more = false): void {
-    if (this.drainScheduled) return;
-    this.drainScheduled = true;
-    if (more && this.chained < DRAIN_CHAIN) {
-      this.chained++;
-      queueMicrotask(this.runScheduled);
-    } else {
-      this.chained = 0;
-      setImmediate(this.runScheduled);
-    }
-  }
-
-  private readonly runScheduled = (): void => {
-    this.drainScheduled = false;
-    this.rxDrain();
-  };
 
   private slot(slots: Array<ChainBuffer | undefined>, head: number): ChainBuffer | undefined {
     if (!(head >= 0 && head < slots.length)) return undefined;
@@ -694,8 +687,8 @@ export class RpmsgVringhTransport implements RpmsgTransport {
       this.flushRx();
     }
     // A busy turn (nothing known to read) waits for the next event-loop turn.
-    if (this.rxPending) this.scheduleDrain(more);
-    else if (!this.drainScheduled) this.chained = 0;
+    if (this.rxPending) this.later.schedule(more);
+    else this.later.idle();
   }
 
   private done(head: number): void {

@@ -94,17 +94,10 @@ describe('VirtioRpmsgBus (Linux virtio_rpmsg_bus.c) over the virtio-core fake tr
   });
 
   it('unregistering the device closes the core (virtprocRemoved) and fails its waiting sends with CLOSED', async () => {
-    const { t, vbus, rpmsg, dev, ups } = await setup({ bus: { numBufs: 4 } });
+    const { t, vbus, rpmsg, dev, ups, waiting } = await parkedSend();
     const vp = ups[0]!;
     const removed: RpmsgVirtproc[] = [];
     rpmsg.on('virtprocRemoved', (v) => removed.push(v));
-    const held: Uint8Array[] = [];
-    const b = vp.createEndpoint({ callback: (d, _s, e) => (e.holdRxBuffer(d), held.push(d)) });
-    const a = vp.createEndpoint({ dst: b.addr });
-    for (let i = 0; i < 8; i++) await a.send(`x${i}`);
-    await until(() => held.length === 4, 5000);
-    const waiting = a.send('stuck');
-    await until(() => a.stats.txWaits === 1);
     await vbus.unregisterDevice(dev);
     await expect(waiting).rejects.toMatchObject({ code: 'CLOSED' });
     expect(removed).toEqual([vp]);
