@@ -9,3 +9,4 @@ describeVhostTransportConformance('pci-epf-virtio (modern), doorbell', pciEpfVho
 describeVhostTransportConformance('pci-epf-vhost (rfc), 1 ms polling', pciEpfVhostHarness({ mode: 'rfc', notify: 'poll' }), { buffers: 300 });
 describeVhostTransportConformance('pci-epf-virtio (modern), ring polling', pciEpfVhostHarness({ mode: 'modern', notify: 'poll' }), { buffers: 300 });
 describeVhostTransportConformance('pci-epf-vhost (rfc), DMA data path', pciEpfVhostHarness({ mode: 'rfc', dataPath: 'dma' }));
+describeVhostTransportConformance('pci-epf-virtio (modern), DMA data path', pciEpfVhostHarness({ mode: 'modern', dataPath: 'dma' }));

@@ -221,6 +221,13 @@ describe('interrupts: the stock driver uses MSI-X, else INTx', () => {
     }
   });
 
+  it('options.dataPath is checked by name in both modes (one data path implementation)', async () => {
+    for (const mode of ['modern', 'rfc'] as const) {
+      await expect(createPciEpfTestbed({ mode, endpoint: { dataPath: 'nope' as never }, host: false })).rejects.toThrow(/options\.dataPath must be map or dma, got nope/);
+      await expect(createPciEpfTestbed({ mode, endpoint: { dataPath: 'dma' }, host: false })).rejects.toThrow(expect.objectContaining({ code: 'NOT_SUPPORTED' }));
+    }
+  });
+
   it('MSI-X with a configuration vector: a device-config change reaches the driver once', async () => {
     const client = new VirtioEchoClient();
     const tb = await createPciEpfTestbed({ mode: 'modern', endpoint: { configSize: 4 }, virtioDriver: client });

@@ -3,7 +3,6 @@ import {
   VHOST_NOTIFY,
   VIRTIO_CONFIG_S,
   VhostDevice,
-  VhostError,
   VhostVirtqueue,
   type VhostConfigOps,
   type VhostDeviceConfig,
@@ -20,8 +19,9 @@ import {
   VIRTIO_PCI_ID,
   VIRTIO_PCI_ISR,
 } from '../constants.js';
-import { PciEpfError, isPciEpfError } from '../errors.js';
+import { PciEpfError } from '../errors.js';
 import type { PciEndpointController, PciEpcMap, PciEpfBar, PciEpfHeader } from '../hw/endpoint.js';
+import { RcDataPath, checkDataPath } from '../internal/data-path.js';
 import { OutboundView } from '../internal/outbound-view.js';
 import { checkInt, isPow2, join64, joinAddr, split64 } from '../internal/util.js';
 import type { PciEpfDataPath } from '../rfc/pci-epf-vhost.js';
@@ -133,6 +133,7 @@ export class PciEpfVirtioModern implements VhostConfigOps {
   lastError: unknown = undefined;
 
   readonly #view: OutboundView;
+  readonly #data: RcDataPath;
   readonly #clock: PciClock;
   #vqs: VhostVirtqueue[] = [];
   #queues: ModernQueue[] = [];
@@ -163,10 +164,10 @@ export class PciEpfVirtioModern implements VhostConfigOps {
     this.configSize = checkInt('options.configSize', options.configSize ?? 0, 0, VIRTIO_PCI_EPF_LAYOUT.DEVICE_SIZE);
     this.pollPeriodMs = options.pollPeriodMs ?? 1;
     if (!(this.pollPeriodMs > 0)) throw new RangeError(`options.pollPeriodMs must be > 0, got ${this.pollPeriodMs}`);
-    this.dataPath = options.dataPath ?? 'map';
-    if (this.dataPath === 'dma' && epc.dma === undefined) throw new PciEpfError('NOT_SUPPORTED', 'options.dataPath is dma but the controller has no DMA engine');
+    this.dataPath = checkDataPath(epc, options.dataPath);
     this.doorbell = (options.useDoorbell ?? true) && epc.features.doorbell;
     this.#view = new OutboundView(epc, { cache: options.cacheWindows ?? false });
+    this.#data = new RcDataPath(epc, this.dataPath, this.#view);
 
     epc.writeHeader({
       vendorId: VIRTIO_PCI_ID.VENDOR,
@@ -526,25 +527,12 @@ export class PciEpfVirtioModern implements VhostConfigOps {
 
   /** {@inheritDoc @x/vhost-core#VhostConfigOps.read} */
   read(dst: Uint8Array, peerAddr: number): void | Promise<void> {
-    if (this.dataPath === 'dma') return this.#dma('from-rc', peerAddr, dst);
-    this.#view.read(peerAddr, dst);
-    return undefined;
+    return this.#data.read(dst, peerAddr);
   }
 
   /** {@inheritDoc @x/vhost-core#VhostConfigOps.write} */
   write(peerAddr: number, src: Uint8Array): void | Promise<void> {
-    if (this.dataPath === 'dma') return this.#dma('to-rc', peerAddr, src);
-    this.#view.write(peerAddr, src);
-    return undefined;
-  }
-
-  async #dma(direction: 'to-rc' | 'from-rc', rcAddr: number, local: Uint8Array): Promise<void> {
-    try {
-      await this.epc.dma!.transfer({ direction, rcAddr, local });
-    } catch (e) {
-      if (isPciEpfError(e)) throw new VhostError('BUS_ERROR', `DMA ${direction} at 0x${rcAddr.toString(16)}+${local.length}: ${e.message}`, { cause: e });
-      throw e;
-    }
+    return this.#data.write(peerAddr, src);
   }
 
   /** Publishes the device features; the transport adds VERSION_1 (the modern interface). */

@@ -3,7 +3,6 @@ import {
   VHOST_NOTIFY,
   VIRTIO_CONFIG_S,
   VhostDevice,
-  VhostError,
   VhostVirtqueue,
   type VhostConfigOps,
   type VhostDeviceConfig,
@@ -34,8 +33,9 @@ import {
   VIRTIO_MSI_NO_VECTOR,
   VIRTIO_PCI_ISR,
 } from '../constants.js';
-import { PciEpfError, isPciEpfError } from '../errors.js';
+import { PciEpfError } from '../errors.js';
 import type { PciEndpointController, PciEpcMap, PciEpfBar, PciEpfHeader } from '../hw/endpoint.js';
+import { RcDataPath, checkDataPath } from '../internal/data-path.js';
 import { OutboundView } from '../internal/outbound-view.js';
 import { Mutex, alignUp, checkInt, isPow2, join64, joinAddr, split64 } from '../internal/util.js';
 import { systemClock, type PciClock } from '../wire.js';
@@ -145,6 +145,7 @@ export class PciEpfVhost implements VhostConfigOps {
   lastError: unknown = undefined;
 
   readonly #view: OutboundView;
+  readonly #data: RcDataPath;
   readonly #clock: PciClock;
   readonly #lock = new Mutex();
   readonly #rings: Array<PciEpcMap | undefined> = new Array<PciEpcMap | undefined>(EPF_VHOST_MAX_VQS).fill(undefined);
@@ -166,12 +167,11 @@ export class PciEpfVhost implements VhostConfigOps {
     if (notify !== 'auto' && notify !== 'poll' && notify !== 'doorbell') throw new RangeError(`options.notify must be auto, poll or doorbell, got ${String(notify)}`);
     if (notify === 'doorbell' && !epc.features.doorbell) throw new PciEpfError('NOT_SUPPORTED', 'options.notify is doorbell but the controller has no doorbell');
     this.notifyMode = notify === 'auto' ? (epc.features.doorbell ? 'doorbell' : 'poll') : notify;
-    this.dataPath = options.dataPath ?? 'map';
-    if (this.dataPath !== 'map' && this.dataPath !== 'dma') throw new RangeError(`options.dataPath must be map or dma, got ${String(this.dataPath)}`);
-    if (this.dataPath === 'dma' && epc.dma === undefined) throw new PciEpfError('NOT_SUPPORTED', 'options.dataPath is dma but the controller has no DMA engine');
+    this.dataPath = checkDataPath(epc, options.dataPath);
     this.configSize = checkInt('options.configSize', options.configSize ?? 0, 0, EPF_VHOST_DEVICE_CFG.SIZE);
     const vectors = checkInt('options.irqVectors', options.irqVectors ?? EPF_VHOST_IRQ_VECTORS, 1, 32);
     this.#view = new OutboundView(epc, { cache: options.cacheWindows ?? false });
+    this.#data = new RcDataPath(epc, this.dataPath, this.#view);
 
     // rfc-protocol §2.3 EP step 3: header, BAR, MSI / MSI-X.
     const id = options.id;
@@ -466,25 +466,12 @@ export class PciEpfVhost implements VhostConfigOps {
 
   /** {@inheritDoc @x/vhost-core#VhostConfigOps.read} */
   read(dst: Uint8Array, peerAddr: number): void | Promise<void> {
-    if (this.dataPath === 'dma') return this.#dma('from-rc', peerAddr, dst);
-    this.#view.read(peerAddr, dst);
-    return undefined;
+    return this.#data.read(dst, peerAddr);
   }
 
   /** {@inheritDoc @x/vhost-core#VhostConfigOps.write} */
   write(peerAddr: number, src: Uint8Array): void | Promise<void> {
-    if (this.dataPath === 'dma') return this.#dma('to-rc', peerAddr, src);
-    this.#view.write(peerAddr, src);
-    return undefined;
-  }
-
-  async #dma(direction: 'to-rc' | 'from-rc', rcAddr: number, local: Uint8Array): Promise<void> {
-    try {
-      await this.epc.dma!.transfer({ direction, rcAddr, local });
-    } catch (e) {
-      if (isPciEpfError(e)) throw new VhostError('BUS_ERROR', `DMA ${direction} at 0x${rcAddr.toString(16)}+${local.length}: ${e.message}`, { cause: e });
-      throw e;
-    }
+    return this.#data.write(peerAddr, src);
   }
 
   /** {@inheritDoc @x/vhost-core#VhostConfigOps.setFeatures} */
